@@ -1,0 +1,136 @@
+"""``portal serve | worker | migrate | demo | check``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import click
+
+from portal.config import Settings, SettingsError, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for line in exc.lines:
+            click.echo(f"configuration error: {line}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """Fire-safety self-compliance portal."""
+
+
+@main.command()
+@click.option("--server", type=click.Choice(["granian", "uvicorn"]), default="granian", show_default=True)
+@click.option("--workers", default=1, show_default=True, help="Web processes (production shape only).")
+def serve(server: str, workers: int) -> None:
+    """Run the web portal (and, with the in-process broker, the worker threads)."""
+    settings = _settings()
+    if settings.demo and not settings.on_loopback:
+        click.echo(f"refusing demo mode on {settings.host}: demo sign-in is only for a loopback address "
+                   "(set PORTAL_HOST=127.0.0.1 or turn PORTAL_DEMO off)", err=True)
+        sys.exit(2)
+    if settings.broker_url.startswith("inprocess") and workers > 1:
+        click.echo("the in-process broker runs inside one web process: use --workers 1 or a Redis/RabbitMQ broker",
+                   err=True)
+        sys.exit(2)
+    problems = asyncio.run(_problems(settings))
+    if problems:
+        for line in problems:
+            click.echo(f"cannot start: {line}", err=True)
+        sys.exit(1)
+    click.echo(f"portal listening on {settings.base_url}")
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run("portal.asgi:app", host=settings.host, port=settings.port, workers=workers,
+                    log_level="warning", access_log=False)
+    else:
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian("portal.asgi:app", address=settings.host, port=settings.port, interface=Interfaces.ASGI,
+                workers=workers, log_access=False).serve()
+
+
+@main.command()
+@click.option("--processes", default=1, show_default=True)
+@click.option("--threads", default=4, show_default=True)
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True)
+def worker(processes: int, threads: int, scheduler: bool) -> None:
+    """Run dramatiq worker processes (Redis or RabbitMQ broker) and the periodic scheduler."""
+    settings = _settings()
+    if settings.broker_url.startswith("inprocess"):
+        click.echo("PORTAL_BROKER_URL is inprocess://: the worker runs inside `portal serve`; "
+                   "set a redis:// or amqp:// broker for separate workers", err=True)
+        sys.exit(2)
+    if scheduler:
+        os.environ["PORTAL_WORKER_SCHEDULER"] = "1"
+    from dramatiq.cli import main as dramatiq_main
+
+    sys.argv = ["dramatiq", "worker.main", "--processes", str(processes), "--threads", str(threads)]
+    sys.exit(dramatiq_main())
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Apply database migrations (as the table owner: PORTAL_MIGRATION_DATABASE_URL)."""
+    from portal.core.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.migration_database_url or settings.database_url, revision)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Seed only when the database has no tenants yet.")
+def demo(if_empty: bool) -> None:
+    """Seed the demo city (示例市)."""
+    from portal.demo.seed import seed_demo
+
+    settings = _settings()
+    result = asyncio.run(seed_demo(settings, if_empty=if_empty))
+    click.echo(result)
+
+
+@main.command()
+def check() -> None:
+    """Verify the configuration and that every configured service answers."""
+    settings = _settings()
+    problems = asyncio.run(_problems(settings))
+    if problems:
+        for line in problems:
+            click.echo(f"FAIL {line}", err=True)
+        sys.exit(1)
+    click.echo("configuration ok; database, broker and storage answer")
+
+
+async def _problems(settings: Settings) -> list[str]:
+    from types import SimpleNamespace
+
+    from portal.core.db import Database
+    from portal.core.health import check_services
+    from portal.core.storage import open_storage
+    from worker.broker import make_broker
+
+    db = Database(settings)
+    try:
+        broker = make_broker(settings.broker_url)
+        storage = open_storage(
+            settings.storage_url, secret=settings.signing_key().decode(), public_base_url=settings.base_url,
+            s3_endpoint=settings.s3_endpoint_url, s3_region=settings.s3_region,
+            s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
+        )
+        if settings.storage_url.startswith("file://"):
+            await storage.ensure_ready()
+        results = await check_services(SimpleNamespace(db=db, broker=broker, storage=storage))
+    finally:
+        await db.dispose()
+    labels = {"database": "PORTAL_DATABASE_URL", "broker": "PORTAL_BROKER_URL", "storage": "PORTAL_STORAGE_URL"}
+    return [f"{name} ({labels[name]}): {value}" for name, value in results.items() if value != "ok"]

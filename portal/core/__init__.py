@@ -1,0 +1,1 @@
+"""What every domain uses: database, tenancy scope, i18n, storage, outbox, errors."""

@@ -1,0 +1,106 @@
+"""Sign-in pages, the context switcher and the language switch."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.core import i18n
+from portal.core.auth import services
+from portal.core.i18n import _
+from portal.core.principal import Context, ContextKind, Principal, contexts_for
+from portal.core.tenancy import Scope
+from portal.core.web import page, require_principal
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: an open redirect after sign-in is a phishing tool.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+def home_of(context: Context | None) -> str:
+    if context is None:
+        return "/signin"
+    if context.kind is ContextKind.MEMBER:
+        return f"/t/{context.key}"
+    if context.kind is ContextKind.ADMIN:
+        return "/admin"
+    return "/tenants"
+
+
+class AuthController(Controller):
+    path = "/"
+    include_in_schema = False
+
+    @get("/signin")
+    async def signin_page(self, request: Request, next: str | None = None) -> Template:  # noqa: A002
+        settings = request.app.state.settings
+        users = []
+        if services.demo_sign_in_allowed(settings):
+            async with request.app.state.db.session(Scope.system("demo sign-in page")) as session:
+                users = await services.demo_users(session)
+        return page(request, "signin.html", demo_users=users, demo=services.demo_sign_in_allowed(settings),
+                    next=_safe_next(next))
+
+    @post("/signin/demo")
+    async def demo_signin(self, request: Request, data: Annotated[dict[str, Any],
+                          Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+        settings = request.app.state.settings
+        if not services.demo_sign_in_allowed(settings):
+            raise NotFoundException()
+        async with request.app.state.db.session(Scope.system("demo sign-in")) as session:
+            user = await services.find_user(session, str(data.get("login", "")))
+            if user is None:
+                raise NotFoundException()
+            contexts = await contexts_for(session, user.id)
+        wanted = str(data.get("ctx", ""))
+        chosen = next((c for c in contexts if c.token == wanted), contexts[0] if contexts else None)
+        request.clear_session()
+        request.set_session({"uid": str(user.id), "ctx": chosen.token if chosen else "", "locale": user.locale})
+        return Redirect(path=_safe_next(str(data.get("next") or "")) if data.get("next") not in (None, "", "/")
+                        else home_of(chosen), status_code=303)
+
+    @post("/signout")
+    async def signout(self, request: Request) -> Redirect:
+        request.clear_session()
+        return Redirect(path="/signin", status_code=303)
+
+    @get("/switch")
+    async def switch_page(self, request: Request, principal: Principal | None) -> Template:
+        me = require_principal(principal)
+        async with request.app.state.db.session(Scope.system("context switcher")) as session:
+            contexts = await contexts_for(session, me.user_id)
+        return page(request, "switch.html", contexts=contexts, active=me.context)
+
+    @post("/switch")
+    async def switch(self, request: Request, principal: Principal | None, data: Annotated[dict[str, Any],
+                     Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+        me = require_principal(principal)
+        async with request.app.state.db.session(Scope.system("context switcher")) as session:
+            contexts = await contexts_for(session, me.user_id)
+        chosen = next((c for c in contexts if c.token == data.get("ctx")), None)
+        if chosen is None:
+            raise PermissionDeniedException(detail=_("You do not hold this role."))
+        request.session["ctx"] = chosen.token
+        return Redirect(path=home_of(chosen), status_code=303)
+
+    @post("/lang")
+    async def set_language(self, request: Request, db: AsyncSession, principal: Principal | None,
+                           data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+        locale = str(data.get("lang", ""))
+        if locale not in i18n.LOCALES:
+            locale = i18n.DEFAULT_LOCALE
+        if principal is not None:
+            await services.set_locale(db, principal.user_id, locale)
+            request.session["locale"] = locale
+        response = Redirect(path=_safe_next(str(data.get("next") or "/")), status_code=303)
+        response.set_cookie("lang", locale, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
+        return response

@@ -1,0 +1,16 @@
+"""``/``: send each person to the home of their active role."""
+
+from __future__ import annotations
+
+from litestar import get
+from litestar.response import Redirect
+
+from portal.core.auth.routes import home_of
+from portal.core.principal import Principal
+
+
+@get("/", include_in_schema=False)
+async def home(principal: Principal | None) -> Redirect:
+    if principal is None:
+        return Redirect(path="/signin")
+    return Redirect(path=home_of(principal.context))

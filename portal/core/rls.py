@@ -1,0 +1,79 @@
+"""PostgreSQL row-level security DDL, used by migrations (the second enforcement of DESIGN section 6).
+
+Tenant-owned tables call ``portal_scope_tenant_ids()`` through a scalar sub-select, so PostgreSQL evaluates
+it once per statement (an InitPlan) and can still use the ``tenant_id`` index. The ``tenant`` table has its
+own policy written on its columns (it cannot call the function: the function reads ``tenant``, which would
+recurse); the function's read of ``tenant`` is itself filtered by that policy, so it yields exactly the
+tenants in scope.
+"""
+
+from __future__ import annotations
+
+# Each scope kind has its own setting (only the active kind's is non-empty), so no cast ever sees another
+# kind's value: PostgreSQL does not promise to evaluate AND/OR operands in order.
+_KIND = "current_setting('portal.scope_kind', true)"
+_TENANTS = "string_to_array(nullif(current_setting('portal.tenant_ids', true), ''), ',')::uuid[]"
+_GRIDS = "string_to_array(nullif(current_setting('portal.grid_ids', true), ''), ',')::uuid[]"
+_PATH = "nullif(current_setting('portal.jurisdiction_path', true), '')"
+_PATH_LIKE = f"replace(replace({_PATH}, '_', '\\_'), '%', '\\%') || '%'"
+
+SCOPE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION portal_scope_tenant_ids() RETURNS uuid[]
+LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
+BEGIN
+  IF {_KIND} IN ('tenant', 'tenants') THEN
+    RETURN coalesce({_TENANTS}, '{{}}'::uuid[]);
+  END IF;
+  -- Reads tenant under tenant's own policy, which applies the same grids/jurisdiction settings.
+  RETURN ARRAY(SELECT t.id FROM tenant t);
+END $$;
+"""
+
+DROP_SCOPE_FUNCTION = "DROP FUNCTION IF EXISTS portal_scope_tenant_ids()"
+
+# A NOLOGIN group that receives the table grants; the app login role and the system role are its members
+# (infra/postgres/roles.sql). Granting to a group keeps migrations free of deployment-specific role names.
+GRANTS = """
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal_rw') THEN
+    EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO portal_rw';
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'portal_scope_tenant_ids') THEN
+      EXECUTE 'GRANT EXECUTE ON FUNCTION portal_scope_tenant_ids() TO portal_rw';
+    END IF;
+  END IF;
+END $$;
+"""
+
+
+TENANT_POLICY = (
+    f"({_KIND} IN ('tenant', 'tenants') AND id = ANY ({_TENANTS}))"
+    f" OR ({_KIND} = 'grids' AND grid_id = ANY ({_GRIDS}))"
+    f" OR ({_KIND} = 'jurisdiction' AND jurisdiction_path LIKE {_PATH_LIKE})"
+)
+
+
+def enable_tenant_table() -> list[str]:
+    return [
+        "ALTER TABLE tenant ENABLE ROW LEVEL SECURITY",
+        "ALTER TABLE tenant FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_tenant_scope ON tenant USING ({TENANT_POLICY}) WITH CHECK ({TENANT_POLICY})",
+    ]
+
+
+def enable_statements(table: str, column: str = "tenant_id") -> list[str]:
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {table}_tenant_scope ON {table} "
+        f"USING ({column} = ANY ((SELECT portal_scope_tenant_ids())::uuid[])) "
+        f"WITH CHECK ({column} = ANY ((SELECT portal_scope_tenant_ids())::uuid[]))",
+    ]
+
+
+def disable_statements(table: str) -> list[str]:
+    return [
+        f"DROP POLICY IF EXISTS {table}_tenant_scope ON {table}",
+        f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+    ]

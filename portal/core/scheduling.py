@@ -1,0 +1,35 @@
+"""Claims for periodic jobs: safe when several processes run the same scheduler.
+
+Each run of a periodic job has a period key (``2026-11``, ``2026-11-23T10:05``...). The first process to
+insert the ``(job, period_key)`` row runs it; every other process sees the unique key and skips.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.core.db import Base
+
+
+class ScheduledRun(Base):
+    __tablename__ = "scheduled_run"
+    job: Mapped[str] = mapped_column(String(80))
+    period_key: Mapped[str] = mapped_column(String(40))
+    __table_args__ = (UniqueConstraint("job", "period_key"),)
+
+
+async def claim_run(session: AsyncSession, job: str, period_key: str) -> bool:
+    """True for exactly one caller per (job, period_key), across processes."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ScheduledRun)
+        .values(job=job, period_key=period_key)
+        .on_conflict_do_nothing(index_elements=["job", "period_key"])
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,183 @@
+"""What every route uses: request id + locale middleware, principal and scoped-session dependencies,
+translated error pages, and the full-page-or-fragment rendering rule of htmx (DESIGN section 11)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.middleware import ASGIMiddleware
+from litestar.response import Redirect, Template
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.core import i18n
+from portal.core.i18n import _
+from portal.core.principal import ContextKind, Principal, consenting_tenants, scope_for
+from portal.core.tenancy import Scope as TenancyScope
+from portal.core.tenancy import set_scope
+
+access_log = structlog.get_logger("portal.access")
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    """Request id (kept from ``X-Request-ID`` or made), the page language, and one log line per request."""
+
+    scopes = ("http",)  # type: ignore[assignment]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        query = dict(
+            p.split("=", 1) for p in scope.get("query_string", b"").decode("latin-1").split("&") if "=" in p
+        )
+        cookies = _cookies(headers.get("cookie", ""))
+        session = scope.get("session") or {}
+        locale = i18n.negotiate(
+            explicit=query.get("lang"), cookie=cookies.get("lang"),
+            user_pref=session.get("locale") if isinstance(session, dict) else None,
+            accept_language=headers.get("accept-language"),
+        )
+        i18n.set_locale(locale)
+        scope.setdefault("state", {})["locale"] = locale
+        scope["state"]["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_wrapper)
+        finally:
+            access_log.info("request", method=scope.get("method"), path=scope.get("path"), status=status,
+                            ms=round((time.perf_counter() - started) * 1000, 1))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _cookies(raw: str) -> dict[str, str]:
+    out = {}
+    for part in raw.split(";"):
+        if "=" in part:
+            k, v = part.strip().split("=", 1)
+            out[k] = v
+    return out
+
+
+# -- dependencies -------------------------------------------------------------------------------------
+
+
+async def provide_principal(request: Request, db_session: AsyncSession) -> Principal | None:
+    """The signed-in person and the scope of their active context, re-checked against the database.
+
+    The scope is bound to the request's session here, before any tenant-owned table is read.
+    """
+    from portal.tenants.models import Membership, User
+
+    session = request.session if request.scope.get("session") is not None else {}
+    uid = session.get("uid")
+    if not uid:
+        await set_scope(db_session, None)
+        return None
+    user_id = uuid.UUID(uid)
+    ctx = session.get("ctx") or ""
+    kind_s, _sep, key = ctx.partition(":")
+    scope: TenancyScope | None = None
+    try:
+        kind = ContextKind(kind_s) if kind_s else None
+    except ValueError:
+        kind = None
+    if kind is ContextKind.MEMBER:
+        scope = TenancyScope.tenant(uuid.UUID(key))
+        await set_scope(db_session, scope)
+        still_member = (await db_session.execute(
+            select(Membership.id).where(Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id)
+            .limit(1))).first()
+        if not still_member:
+            scope = None
+    elif kind is ContextKind.INSURER:
+        db = request.app.state.db
+        async with db.session(TenancyScope.system("insurer consents")) as sys_session:
+            scope = await consenting_tenants(sys_session, user_id, uuid.UUID(key))
+    elif kind is not None:
+        scope = await scope_for(db_session, user_id, kind, key)
+    await set_scope(db_session, scope)
+    user = await db_session.get(User, user_id)
+    if user is None or not user.active:
+        request.clear_session()
+        return None
+    from portal.core.principal import Context
+
+    context = Context(kind, key, "") if kind is not None and (scope is not None or kind is ContextKind.ADMIN) else None
+    return Principal(user_id=user.id, display_name=user.display_name, locale=user.locale, context=context,
+                     scope=scope)
+
+
+async def provide_db(db_session: AsyncSession, principal: Principal | None) -> AsyncSession:
+    """The request's session, already bound to the principal's scope (no principal → no tenant rows)."""
+    return db_session
+
+
+def require_principal(principal: Principal | None) -> Principal:
+    if principal is None:
+        raise NotAuthorizedException(detail=_("Please sign in."))
+    return principal
+
+
+# -- rendering ---------------------------------------------------------------------------------------
+
+
+def page(request: Request, template: str, *, fragment: str | None = None, status_code: int = 200,
+         **context: Any) -> Template:
+    """One URL, two answers: the full page, or ``fragment`` when htmx asks for a partial swap."""
+    htmx = getattr(request, "htmx", None)
+    name = fragment if (fragment and htmx and not htmx.boosted) else template
+    return Template(template_name=name, context=context, status_code=status_code)
+
+
+# -- errors -------------------------------------------------------------------------------------------
+
+_TITLES = {
+    400: i18n.N_("The request could not be understood."),
+    401: i18n.N_("Please sign in."),
+    403: i18n.N_("You are not allowed to do this."),
+    404: i18n.N_("This page does not exist, or it is not yours to see."),
+    405: i18n.N_("This page does not accept that kind of request."),
+    413: i18n.N_("The upload is too large."),
+    429: i18n.N_("Too many requests. Please wait a moment and try again."),
+    500: i18n.N_("Something went wrong on our side. It has been logged; please try again."),
+}
+
+
+def error_response(request: Request, exc: Exception) -> Response[Any]:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status >= 500:
+        structlog.get_logger("portal.error").error("unhandled", path=request.url.path, exc_info=exc)
+    message = _(_TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400]))
+    # Validation errors carry the field problems; anything else stays generic (no stack traces, no oracles).
+    detail = getattr(exc, "extra", None) if status == 400 else None
+    if status == 401 and not request.url.path.startswith("/api/"):
+        return Redirect(path=f"/signin?next={request.url.path}")
+    if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
+        return Response({"status": status, "message": message, "detail": detail}, status_code=status)
+    return Template(template_name="error.html", context={"status": status, "message": message},
+                    status_code=status)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: error_response,
+    NotFoundException: error_response,
+    PermissionDeniedException: error_response,
+    Exception: error_response,
+}

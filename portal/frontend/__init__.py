@@ -1,0 +1,54 @@
+"""Shared layout, components, CSS/JS and translations. Builds the Jinja environment every page uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
+
+from portal.config import Settings
+from portal.core import i18n
+
+HERE = Path(__file__).resolve().parent
+PORTAL = HERE.parent
+# Each domain keeps its pages in its own templates/ folder; the shared layout comes first.
+TEMPLATE_DIRS = [HERE / "templates", *sorted(p for p in PORTAL.glob("*/templates") if p.parent != HERE)]
+
+
+def jinja_environment(settings: Settings) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
+        autoescape=select_autoescape(["html", "xml"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message, **kw: i18n.gettext(message, **kw),
+        lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
+        newstyle=True,
+    )
+    tz = ZoneInfo(settings.display_timezone)
+
+    def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        # Stored in UTC, shown in the display zone (Asia/Shanghai by default).
+        return value.astimezone(tz).strftime(fmt) if value else ""
+
+    def localized(obj: Any, field: str) -> str:
+        """``name_zh`` / ``name_en`` by page language, falling back to Chinese."""
+        if i18n.current_locale() == "en":
+            return getattr(obj, f"{field}_en", "") or getattr(obj, f"{field}_zh", "")
+        return getattr(obj, f"{field}_zh", "")
+
+    env.filters["local_time"] = local_time
+    env.globals.update(
+        current_locale=i18n.current_locale,
+        html_lang=lambda: i18n.html_lang(i18n.current_locale()),
+        languages=i18n.LANGUAGE_NAMES,
+        localized=localized,
+        demo_mode=settings.demo,
+    )
+    return env

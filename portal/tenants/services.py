@@ -1,0 +1,159 @@
+"""Business rules of the tenancy core. The only place that changes tenancy state."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from portal.core import outbox
+from portal.core.tenancy import require_scope
+from portal.core.uscc import validate as validate_uscc
+from portal.tenants.models import (
+    Jurisdiction,
+    JurisdictionLevel,
+    Membership,
+    MemberRole,
+    Tenant,
+    TenantKind,
+    UnitCategory,
+    User,
+)
+
+READINESS_TOPIC = "tenants.recompute_readiness"
+
+
+class TenancyError(ValueError):
+    """A rule of the tenancy model was broken; ``code`` names it for a translated message."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
+
+
+async def add_jurisdiction(session: AsyncSession, *, code: str, level: JurisdictionLevel, name_zh: str,
+                           name_en: str, parent: Jurisdiction | None) -> Jurisdiction:
+    if (parent is None) != (level is JurisdictionLevel.CITY):
+        raise TenancyError("jurisdiction_parent", "a city has no parent; districts and streets have one")
+    path = f"{parent.path if parent else ''}{code}/"
+    node = Jurisdiction(code=code, level=level, name_zh=name_zh, name_en=name_en,
+                        parent_id=parent.id if parent else None, path=path)
+    session.add(node)
+    await session.flush()
+    return node
+
+
+async def register_tenant(session: AsyncSession, *, code: str, kind: TenantKind, category: UnitCategory | None,
+                          name_zh: str, name_en: str, address: str, jurisdiction: Jurisdiction,
+                          uscc: str | None = None, subtype: str | None = None, grid_id: uuid.UUID | None = None,
+                          premises: dict | None = None) -> Tenant:
+    """Create a tenant (system scope only: onboarding is not something a tenant does to itself)."""
+    if kind is TenantKind.UNIT and category is None:
+        raise TenancyError("unit_category_required")
+    if kind is TenantKind.COMMUNITY and category is not None:
+        raise TenancyError("community_has_no_category")
+    if jurisdiction.level is not JurisdictionLevel.STREET:
+        raise TenancyError("tenant_needs_street", "a tenant sits in a street (街道)")
+    if uscc is not None:
+        uscc, problem = validate_uscc(uscc)
+        if problem is not None:
+            raise TenancyError(f"uscc_{problem.value}")
+    elif kind is TenantKind.UNIT:
+        raise TenancyError("uscc_required")
+    tenant = Tenant(code=code, kind=kind, category=category, subtype=subtype, name_zh=name_zh, name_en=name_en,
+                    address=address, uscc=uscc, jurisdiction_id=jurisdiction.id,
+                    jurisdiction_path=jurisdiction.path, grid_id=grid_id, premises=premises or {})
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: MemberRole) -> Membership:
+    membership = Membership(tenant_id=tenant.id, user_id=user.id, role=role)
+    session.add(membership)
+    await session.flush()
+    # The tenant's readiness depends on its roster: recompute it in the background, durably.
+    await outbox.emit(session, READINESS_TOPIC, {"tenant_id": str(tenant.id)}, tenant_id=tenant.id)
+    return membership
+
+
+async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
+    """The tenant if it is inside the session's scope, else ``None`` (the route answers 404)."""
+    require_scope(session)
+    return (
+        await session.execute(
+            select(Tenant).where(Tenant.id == tenant_id).options(selectinload(Tenant.jurisdiction))
+        )
+    ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    membership_id: uuid.UUID
+    user_id: uuid.UUID
+    display_name: str
+    role: MemberRole
+
+
+async def roster(session: AsyncSession, tenant_id: uuid.UUID) -> list[RosterEntry]:
+    rows = await session.execute(
+        select(Membership.id, User.id, User.display_name, Membership.role)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.tenant_id == tenant_id)
+        .order_by(Membership.role, User.display_name)
+    )
+    return [RosterEntry(*row) for row in rows.all()]
+
+
+async def list_tenants(session: AsyncSession, *, offset: int = 0, limit: int = 50,
+                       q: str | None = None) -> tuple[Sequence[Tenant], int]:
+    """Tenants visible in the current scope, for regulators and wardens; paginated."""
+    require_scope(session)
+    stmt = select(Tenant)
+    if q:
+        stmt = stmt.where(Tenant.name_zh.contains(q, autoescape=True) | Tenant.code.contains(q, autoescape=True))
+    total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
+    rows = (await session.execute(stmt.order_by(Tenant.code).offset(offset).limit(limit))).scalars().all()
+    return rows, total
+
+
+def readiness_of(roles: set[MemberRole], category: UnitCategory | None) -> str:
+    """A tenant can run its cycle once it has a responsible person; a key unit also needs a manager
+    (消防法 第17条). Small places usually have the owner in both roles, which is fine."""
+    if MemberRole.RESPONSIBLE not in roles:
+        return "no_responsible"
+    if category is UnitCategory.KEY and MemberRole.MANAGER not in roles:
+        return "no_manager"
+    return "ready"
+
+
+@outbox.handler(READINESS_TOPIC)
+async def recompute_readiness(session: AsyncSession, payload: dict) -> None:
+    """Idempotent: recomputes from the current roster, so running it twice gives the same answer."""
+    tenant_id = uuid.UUID(payload["tenant_id"])
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        return
+    roles = set((await session.execute(select(Membership.role).where(Membership.tenant_id == tenant_id))).scalars())
+    tenant.readiness = readiness_of(roles, tenant.category)
+
+
+async def create_user(session: AsyncSession, *, login: str, display_name: str, email: str | None = None,
+                      is_platform_admin: bool = False) -> User:
+    user = User(login=login, display_name=display_name, email=email, is_platform_admin=is_platform_admin)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def assign_regulator(session: AsyncSession, user: User, jurisdiction: Jurisdiction, *, org_name_zh: str,
+                           org_name_en: str) -> None:
+    from portal.tenants.models import RegulatorAssignment
+
+    session.add(RegulatorAssignment(user_id=user.id, jurisdiction_id=jurisdiction.id, org_name_zh=org_name_zh,
+                                    org_name_en=org_name_en))
+    await session.flush()

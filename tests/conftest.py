@@ -1,0 +1,10 @@
+import os
+
+# Settings are read from the environment at import time of the app: set the test shape first.
+os.environ.setdefault("PORTAL_ENV", "test")
+
+pytest_plugins = [
+    "tests.fixtures.seaweedfs",
+    "tests.fixtures.databases",
+    "tests.fixtures.factories",
+]

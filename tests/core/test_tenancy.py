@@ -1,0 +1,126 @@
+"""The scope fails closed, in the ORM on both databases and in PostgreSQL row-level security."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.orm import selectinload
+
+from portal.core.db import Database
+from portal.core.tenancy import Scope, ScopeMissing, ScopeViolation
+from portal.tenants.models import Membership, MemberRole, Tenant, User
+from tests.fixtures.factories import World
+
+
+async def test_scopeless_query_on_tenant_owned_model_raises(database: Database, world: World) -> None:
+    async with database.sessionmaker() as session:
+        with pytest.raises(ScopeMissing):
+            await session.execute(select(Membership))
+        with pytest.raises(ScopeMissing):
+            await session.execute(select(func.count(Tenant.id)))
+        with pytest.raises(ScopeMissing):
+            await session.get(Tenant, world.tenants["a"].id)
+        with pytest.raises(ScopeMissing):
+            await session.execute(update(Membership).values(role=MemberRole.STAFF))
+        # Tables that belong to nobody need no scope.
+        assert (await session.execute(select(User).where(User.id == world.users["both"].id))).scalar_one()
+
+
+async def test_tenant_scope_filters_selects_and_get(database: Database, world: World) -> None:
+    a, b = world.tenants["a"], world.tenants["b"]
+    async with database.session(Scope.tenant(a.id)) as session:
+        tenant_ids = set((await session.execute(select(Membership.tenant_id))).scalars())
+        assert tenant_ids == {a.id}
+        assert await session.get(Tenant, b.id) is None
+        assert (await session.get(Tenant, a.id)) is not None
+
+
+async def test_relationship_loads_are_scoped(database: Database, world: World) -> None:
+    both = world.users["both"]
+    async with database.session(Scope.tenant(world.tenants["a"].id)) as session:
+        user = (await session.execute(select(User).where(User.id == both.id)
+                                      .options(selectinload(User.memberships)))).scalar_one()
+        assert {m.tenant_id for m in user.memberships} == {world.tenants["a"].id}
+    async with database.session(Scope.system("test")) as session:
+        user = (await session.execute(select(User).where(User.id == both.id)
+                                      .options(selectinload(User.memberships)))).scalar_one()
+        assert {m.tenant_id for m in user.memberships} == {world.tenants["a"].id, world.tenants["b"].id}
+
+
+async def test_bulk_update_and_delete_stay_inside_the_scope(database: Database, world: World) -> None:
+    a, b = world.tenants["a"], world.tenants["b"]
+    async with database.session(Scope.tenant(a.id)) as session:
+        await session.execute(update(Membership).where(Membership.role == MemberRole.STAFF)
+                              .values(role=MemberRole.MANAGER).execution_options(synchronize_session=False))
+        await session.execute(delete(Membership).where(Membership.user_id == world.users["both"].id)
+                              .execution_options(synchronize_session=False))
+    async with database.session(Scope.system("test")) as session:
+        rows = (await session.execute(select(Membership.tenant_id, Membership.role)
+                                      .where(Membership.user_id == world.users["both"].id))).all()
+        # Tenant a's membership of "both" was deleted; tenant b's (staff) was neither updated nor deleted.
+        assert rows == [(b.id, MemberRole.STAFF)]
+
+
+async def test_insert_outside_the_scope_is_refused(database: Database, world: World) -> None:
+    with pytest.raises(ScopeViolation):
+        async with database.session(Scope.tenant(world.tenants["a"].id)) as session:
+            session.add(Membership(tenant_id=world.tenants["b"].id, user_id=world.users["warden"].id,
+                                   role=MemberRole.STAFF))
+            await session.flush()
+
+
+async def test_regulator_sees_exactly_its_subtree(database: Database, world: World) -> None:
+    async with database.session(Scope.jurisdiction(world.d1.path)) as session:
+        seen = set((await session.execute(select(Tenant.id))).scalars())
+        members = set((await session.execute(select(Membership.tenant_id))).scalars())
+    expected = {world.tenants["a"].id, world.tenants["b"].id}
+    assert seen == expected
+    assert members == expected
+    async with database.session(Scope.jurisdiction(world.city.path)) as session:
+        assert set((await session.execute(select(Tenant.id))).scalars()) == set(t.id for t in world.tenants.values())
+
+
+async def test_warden_and_insurer_scopes(database: Database, world: World) -> None:
+    async with database.session(Scope.grids([world.grids["a"].id])) as session:
+        assert set((await session.execute(select(Tenant.id))).scalars()) == {world.tenants["a"].id}
+        assert set((await session.execute(select(Membership.tenant_id))).scalars()) == {world.tenants["a"].id}
+    async with database.session(Scope.tenants([world.tenants["c"].id])) as session:
+        assert set((await session.execute(select(Tenant.id))).scalars()) == {world.tenants["c"].id}
+    async with database.session(Scope.tenants([])) as session:
+        assert (await session.execute(select(Tenant.id))).first() is None
+
+
+async def test_raw_sql_is_held_by_row_level_security(database: Database, world: World, db_kind: str) -> None:
+    if db_kind != "postgres":
+        pytest.skip("row-level security is PostgreSQL's second line; SQLite has only the ORM scope")
+    a = world.tenants["a"]
+    # text() bypasses the ORM criteria entirely: only RLS stands between the app role and tenant b.
+    async with database.session(Scope.tenant(a.id)) as session:
+        rows = set((await session.execute(text("select tenant_id from membership"))).scalars())
+        tenants = set((await session.execute(text("select id from tenant"))).scalars())
+        assert rows == {a.id} and tenants == {a.id}
+        with pytest.raises(Exception, match="row-level security"):
+            await session.execute(text("insert into membership (id, tenant_id, user_id, role, created_at, updated_at)"
+                                       " values (gen_random_uuid(), :t, :u, 'staff', now(), now())"),
+                                  {"t": world.tenants["b"].id, "u": world.users["warden"].id})
+    async with database.session(None) as session:
+        # No scope at all: not one tenant row.
+        assert (await session.execute(text("select count(*) from membership"))).scalar_one() == 0
+    async with database.session(Scope.jurisdiction(world.d1.path)) as session:
+        assert set((await session.execute(text("select id from tenant"))).scalars()) == {
+            world.tenants["a"].id, world.tenants["b"].id}
+
+
+async def test_scope_does_not_survive_a_failed_transaction_on_a_pooled_connection(
+        database: Database, world: World, db_kind: str) -> None:
+    if db_kind != "postgres":
+        pytest.skip("transaction-local settings are a PostgreSQL matter")
+    a = world.tenants["a"]
+    for _ in range(5):  # the pool hands the same connections back
+        with pytest.raises(RuntimeError):
+            async with database.session(Scope.tenant(a.id)) as session:
+                await session.execute(select(Tenant.id))
+                raise RuntimeError("request failed mid-transaction")
+        async with database.session(None) as session:
+            assert (await session.execute(text("select count(*) from tenant"))).scalar_one() == 0
+            assert (await session.execute(text("select current_setting('portal.tenant_ids', true)"))).scalar() in ("", None)

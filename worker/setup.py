@@ -1,0 +1,30 @@
+"""Wire the broker, the actors and the outbox dispatcher for one process."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from portal.config import Settings
+from portal.core import outbox
+from worker import lifecycle
+from worker.broker import make_broker
+
+
+def setup(settings: Settings) -> dramatiq.Broker:
+    """Set the global broker (dramatiq binds actors to it at import) and route outbox rows to it."""
+    broker = make_broker(settings.broker_url)
+    dramatiq.set_broker(broker)
+    lifecycle.configure(settings)
+    import worker.actors as actors  # noqa: F401  (declares the actors on this broker)
+
+    for actor in (actors.process_outbox, actors.sweep_outbox, actors.run_periodic):
+        actor.broker = broker
+        broker.declare_actor(actor)
+    _import_handlers()
+    outbox.set_dispatcher(actors.send_outbox)
+    return broker
+
+
+def _import_handlers() -> None:
+    """Importing a domain's services registers its outbox handlers."""
+    import portal.tenants.services  # noqa: F401
