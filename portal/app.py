@@ -7,12 +7,13 @@ from pathlib import Path
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
@@ -26,7 +27,7 @@ from portal.core.health import health
 from portal.core.home import home
 from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
-from portal.core.storage.routes import storage_routes
+from portal.core.storage.routes import StorageController
 from portal.frontend import jinja_environment
 from portal.tenants.routes import TenantApi, TenantPages
 
@@ -38,9 +39,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings.log_level, json=settings.log_json)
     db = Database(settings)
     storage = open_storage(
-        settings.storage_url, secret=settings.signing_key().decode(), public_base_url=settings.base_url,
-        s3_endpoint=settings.s3_endpoint_url, s3_region=settings.s3_region,
-        s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
+        settings.storage_url,
+        secret=settings.signing_key().decode(),
+        public_base_url=settings.base_url,
+        s3_endpoint=settings.s3_endpoint_url,
+        s3_region=settings.s3_region,
+        s3_access_key=settings.s3_access_key,
+        s3_secret_key=settings.s3_secret_key,
     )
     from worker.setup import setup as setup_worker
 
@@ -60,36 +65,61 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await db.dispose()
 
     alchemy = SQLAlchemyAsyncConfig(
-        engine_instance=db.engine, session_maker=db.sessionmaker,
-        before_send_handler="autocommit_include_redirects", create_all=False,
+        engine_instance=db.engine,
+        session_maker=db.sessionmaker,
+        before_send_handler="autocommit_include_redirects",
+        create_all=False,
     )
     session_store = _session_store(settings)
     secure = settings.env == "production"
     return Litestar(
         route_handlers=[
-            home, health, AuthController, TenantPages, TenantApi, *storage_routes(),
-            create_static_files_router(path="/static", directories=[FRONTEND / "static"], include_in_schema=False),
-            create_static_files_router(path="/vendor", directories=[FRONTEND / "node_modules"],
-                                       include_in_schema=False, name="vendor"),
+            home,
+            health,
+            AuthController,
+            TenantPages,
+            TenantApi,
+            StorageController,
+            create_static_files_router(
+                path="/static", directories=[FRONTEND / "static"], include_in_schema=False
+            ),
+            create_static_files_router(
+                path="/vendor",
+                directories=[FRONTEND / "node_modules"],
+                include_in_schema=False,
+                name="vendor",
+            ),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
         dependencies={"principal": Provide(web.provide_principal), "db": Provide(web.provide_db)},
         middleware=[
-            ServerSideSessionConfig(key="portal_session", httponly=True, samesite="lax", secure=secure,
-                                    max_age=12 * 3600).middleware,
+            ServerSideSessionConfig(
+                key="portal_session", httponly=True, samesite="lax", secure=secure, max_age=12 * 3600
+            ).middleware,
             web.RequestContextMiddleware(),
         ],
         stores={"sessions": session_store},
-        csrf_config=CSRFConfig(secret=settings.signing_key().decode(), cookie_name="portal_csrf",
-                               header_name="x-csrftoken", cookie_secure=secure, cookie_httponly=False,
-                               exclude=["/storage/upload", "/api/"]),
-        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(jinja_environment(settings))),
-        openapi_config=OpenAPIConfig(title="Fire-safety self-compliance portal API", version="1",
-                                     path="/api/docs", render_plugins=[SwaggerRenderPlugin()]),
+        csrf_config=CSRFConfig(
+            secret=settings.signing_key().decode(),
+            cookie_name="portal_csrf",
+            header_name="x-csrftoken",
+            cookie_secure=secure,
+            cookie_httponly=False,
+            exclude=["/storage/upload", "/api/"],
+        ),
+        template_config=TemplateConfig(
+            engine=JinjaTemplateEngine.from_environment(jinja_environment(settings))
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Fire-safety self-compliance portal API",
+            version="1",
+            path="/api/docs",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
         exception_handlers=web.EXCEPTION_HANDLERS,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        state={"settings": settings, "db": db, "storage": storage, "broker": broker},
+        state=State({"settings": settings, "db": db, "storage": storage, "broker": broker}),
         debug=False,
     )
 

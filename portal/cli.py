@@ -32,12 +32,17 @@ def serve(server: str, workers: int) -> None:
     """Run the web portal (and, with the in-process broker, the worker threads)."""
     settings = _settings()
     if settings.demo and not settings.on_loopback:
-        click.echo(f"refusing demo mode on {settings.host}: demo sign-in is only for a loopback address "
-                   "(set PORTAL_HOST=127.0.0.1 or turn PORTAL_DEMO off)", err=True)
+        click.echo(
+            f"refusing demo mode on {settings.host}: demo sign-in is only for a loopback address "
+            "(set PORTAL_HOST=127.0.0.1 or turn PORTAL_DEMO off)",
+            err=True,
+        )
         sys.exit(2)
     if settings.broker_url.startswith("inprocess") and workers > 1:
-        click.echo("the in-process broker runs inside one web process: use --workers 1 or a Redis/RabbitMQ broker",
-                   err=True)
+        click.echo(
+            "the in-process broker runs inside one web process: use --workers 1 or a Redis/RabbitMQ broker",
+            err=True,
+        )
         sys.exit(2)
     problems = asyncio.run(_problems(settings))
     if problems:
@@ -48,14 +53,26 @@ def serve(server: str, workers: int) -> None:
     if server == "uvicorn":
         import uvicorn
 
-        uvicorn.run("portal.asgi:app", host=settings.host, port=settings.port, workers=workers,
-                    log_level="warning", access_log=False)
+        uvicorn.run(
+            "portal.asgi:app",
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
     else:
         from granian import Granian
         from granian.constants import Interfaces
 
-        Granian("portal.asgi:app", address=settings.host, port=settings.port, interface=Interfaces.ASGI,
-                workers=workers, log_access=False).serve()
+        Granian(
+            "portal.asgi:app",
+            address=settings.host,
+            port=settings.port,
+            interface=Interfaces.ASGI,
+            workers=workers,
+            log_access=False,
+        ).serve()
 
 
 @main.command()
@@ -66,8 +83,11 @@ def worker(processes: int, threads: int, scheduler: bool) -> None:
     """Run dramatiq worker processes (Redis or RabbitMQ broker) and the periodic scheduler."""
     settings = _settings()
     if settings.broker_url.startswith("inprocess"):
-        click.echo("PORTAL_BROKER_URL is inprocess://: the worker runs inside `portal serve`; "
-                   "set a redis:// or amqp:// broker for separate workers", err=True)
+        click.echo(
+            "PORTAL_BROKER_URL is inprocess://: the worker runs inside `portal serve`; "
+            "set a redis:// or amqp:// broker for separate workers",
+            err=True,
+        )
         sys.exit(2)
     if scheduler:
         os.environ["PORTAL_WORKER_SCHEDULER"] = "1"
@@ -123,14 +143,22 @@ async def _problems(settings: Settings) -> list[str]:
     try:
         broker = make_broker(settings.broker_url)
         storage = open_storage(
-            settings.storage_url, secret=settings.signing_key().decode(), public_base_url=settings.base_url,
-            s3_endpoint=settings.s3_endpoint_url, s3_region=settings.s3_region,
-            s3_access_key=settings.s3_access_key, s3_secret_key=settings.s3_secret_key,
+            settings.storage_url,
+            secret=settings.signing_key().decode(),
+            public_base_url=settings.base_url,
+            s3_endpoint=settings.s3_endpoint_url,
+            s3_region=settings.s3_region,
+            s3_access_key=settings.s3_access_key,
+            s3_secret_key=settings.s3_secret_key,
         )
         if settings.storage_url.startswith("file://"):
             await storage.ensure_ready()
         results = await check_services(SimpleNamespace(db=db, broker=broker, storage=storage))
     finally:
         await db.dispose()
-    labels = {"database": "PORTAL_DATABASE_URL", "broker": "PORTAL_BROKER_URL", "storage": "PORTAL_STORAGE_URL"}
+    labels = {
+        "database": "PORTAL_DATABASE_URL",
+        "broker": "PORTAL_BROKER_URL",
+        "storage": "PORTAL_STORAGE_URL",
+    }
     return [f"{name} ({labels[name]}): {value}" for name, value in results.items() if value != "ok"]

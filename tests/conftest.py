@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.seaweedfs",
     "tests.fixtures.databases",
     "tests.fixtures.factories",
+    "tests.fixtures.web",
+    "tests.fixtures.brokers",
 ]

@@ -45,8 +45,9 @@ def ping(broker: Any) -> None:
     if isinstance(broker, RabbitmqBroker):
         import pika
 
-        connection = pika.BlockingConnection(broker.parameters[0] if isinstance(broker.parameters, list)
-                                             else broker.parameters)
+        connection = pika.BlockingConnection(
+            broker.parameters[0] if isinstance(broker.parameters, list) else broker.parameters
+        )
         connection.close()
         return
     raise TypeError(f"unknown broker {type(broker).__name__}")

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from portal.config import Settings, get_settings
 from portal.core.db import Database
+
+log = structlog.get_logger("portal.worker")
 
 _db: Database | None = None
 _settings: Settings | None = None
@@ -29,11 +33,23 @@ def database() -> Database:
 
 
 class DatabaseLifecycle(Middleware):
+    """Disposes of the process's engine when the worker stops.
+
+    Must be added *after* dramatiq's ``AsyncIO`` middleware: ``after_*`` hooks run in reverse order, so
+    this one runs while the actors' event loop is still alive. The engine's connections belong to that
+    loop (asyncpg refuses to close them from another one), so they are closed there.
+    """
+
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         global _db
-        if _db is not None:
-            db, _db = _db, None
-            try:
+        if _db is None:
+            return
+        db, _db = _db, None
+        loop_thread = get_event_loop_thread()
+        try:
+            if loop_thread is not None and loop_thread.loop.is_running():
+                loop_thread.run_coroutine(db.dispose())
+            else:
                 asyncio.run(db.dispose())
-            except RuntimeError:
-                pass  # the loop that owned the engine is gone; the process is ending anyway
+        except Exception:  # the process is ending anyway; never block the shutdown on it
+            log.warning("database_dispose_failed", exc_info=True)

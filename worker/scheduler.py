@@ -44,7 +44,9 @@ async def nightly_readiness(session: AsyncSession, period_key: str) -> None:
     from portal.tenants.services import READINESS_TOPIC
 
     for tid in (await session.execute(select(Tenant.id).where(Tenant.active.is_(True)))).scalars():
-        await outbox.emit(session, READINESS_TOPIC, {"tenant_id": str(tid), "period": period_key}, tenant_id=tid)
+        await outbox.emit(
+            session, READINESS_TOPIC, {"tenant_id": str(tid), "period": period_key}, tenant_id=tid
+        )
 
 
 async def run_claimed(db: Database, job: str, period_key: str) -> bool:
@@ -72,7 +74,14 @@ def tick(now: datetime | None = None) -> None:
 
 def start(interval_s: int = 60) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(timezone=UTC)
-    scheduler.add_job(tick, "interval", seconds=interval_s, next_run_time=datetime.now(UTC), id="tick",
-                      max_instances=1, coalesce=True)
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=interval_s,
+        next_run_time=datetime.now(UTC),
+        id="tick",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     return scheduler

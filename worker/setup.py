@@ -15,7 +15,7 @@ def setup(settings: Settings) -> dramatiq.Broker:
     broker = make_broker(settings.broker_url)
     dramatiq.set_broker(broker)
     lifecycle.configure(settings)
-    import worker.actors as actors  # noqa: F401  (declares the actors on this broker)
+    import worker.actors as actors
 
     for actor in (actors.process_outbox, actors.sweep_outbox, actors.run_periodic):
         actor.broker = broker

@@ -44,7 +44,10 @@ def make_engine(url: str, *, pool_size: int = 10, poolclass: Any = None) -> Asyn
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     if poolclass is not None:
-        kwargs = {"poolclass": poolclass, **({"connect_args": kwargs["connect_args"]} if "connect_args" in kwargs else {})}
+        kwargs = {
+            "poolclass": poolclass,
+            **({"connect_args": kwargs["connect_args"]} if "connect_args" in kwargs else {}),
+        }
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -63,8 +66,12 @@ class Database:
     """One engine and session factory per process (web, worker, CLI)."""
 
     def __init__(self, settings: Settings, *, poolclass: Any = None) -> None:
+        import portal.core.models  # noqa: F401  (every table must be mapped before the first query)
+
         self.settings = settings
-        self.engine = make_engine(settings.database_url, pool_size=settings.database_pool_size, poolclass=poolclass)
+        self.engine = make_engine(
+            settings.database_url, pool_size=settings.database_pool_size, poolclass=poolclass
+        )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, class_=AsyncSession)
 
     @asynccontextmanager

@@ -6,11 +6,11 @@ from litestar import get
 from litestar.response import Redirect
 
 from portal.core.auth.routes import home_of
-from portal.core.principal import Principal
+from portal.core.web import CurrentPrincipal
 
 
 @get("/", include_in_schema=False)
-async def home(principal: Principal | None) -> Redirect:
+async def home(principal: CurrentPrincipal) -> Redirect:
     if principal is None:
         return Redirect(path="/signin")
     return Redirect(path=home_of(principal.context))

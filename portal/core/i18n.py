@@ -60,7 +60,7 @@ def ngettext(singular: str, plural: str, n: int, **params: object) -> str:
 _ = gettext
 
 
-def N_(message: str) -> str:  # noqa: N802  (the conventional name for "mark for extraction")
+def N_(message: str) -> str:
     return message
 
 
@@ -68,12 +68,18 @@ def html_lang(locale: str) -> str:
     return "zh-CN" if locale == "zh_CN" else locale
 
 
-def negotiate(*, explicit: str | None, cookie: str | None, user_pref: str | None, accept_language: str | None,
-              default: str = DEFAULT_LOCALE) -> str:
+def negotiate(
+    *,
+    explicit: str | None,
+    cookie: str | None,
+    user_pref: str | None,
+    accept_language: str | None,
+    default: str = DEFAULT_LOCALE,
+) -> str:
     """Pick the page language: an explicit choice, then the cookie, the user's preference, the browser."""
     for choice in (explicit, cookie, user_pref):
         if choice in LOCALES:
-            return choice  # type: ignore[return-value]
+            return str(choice)
     if accept_language:
         wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
         try:

@@ -8,6 +8,19 @@ from portal.insurer.models import Consent, Insurer, InsurerUser
 from portal.tenants.models import Jurisdiction, Membership, RegulatorAssignment, Tenant, User
 
 __all__ = [
-    "Committee", "CommitteeStaff", "Consent", "Grid", "Insurer", "InsurerUser", "Jurisdiction", "Membership",
-    "OutboxMessage", "RegulatorAssignment", "ScheduledRun", "Tenant", "User", "WardenAssignment", "metadata",
+    "Committee",
+    "CommitteeStaff",
+    "Consent",
+    "Grid",
+    "Insurer",
+    "InsurerUser",
+    "Jurisdiction",
+    "Membership",
+    "OutboxMessage",
+    "RegulatorAssignment",
+    "ScheduledRun",
+    "Tenant",
+    "User",
+    "WardenAssignment",
+    "metadata",
 ]

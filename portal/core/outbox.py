@@ -40,7 +40,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox_message"
     topic: Mapped[str] = mapped_column(String(80), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -67,8 +69,9 @@ def set_dispatcher(fn: Callable[[uuid.UUID], None] | None) -> None:
 _NEW_KEY = "portal.outbox.new"
 
 
-async def emit(session: AsyncSession, topic: str, payload: dict[str, Any],
-               tenant_id: uuid.UUID | None = None) -> OutboxMessage:
+async def emit(
+    session: AsyncSession, topic: str, payload: dict[str, Any], tenant_id: uuid.UUID | None = None
+) -> OutboxMessage:
     if topic not in _handlers:
         raise LookupError(f"no outbox handler for {topic!r}")
     msg = OutboxMessage(topic=topic, payload=payload, tenant_id=tenant_id, status=PENDING)
@@ -129,23 +132,30 @@ async def _record_failure(db: Database, message_id: uuid.UUID, exc: Exception) -
             log.error("outbox_failed", message_id=str(message_id), topic=msg.topic, attempts=msg.attempts)
 
 
-async def sweep(db: Database, *, stale_after: timedelta, send: Callable[[uuid.UUID], None],
-                limit: int = 500) -> list[uuid.UUID]:
+async def sweep(
+    db: Database, *, stale_after: timedelta, send: Callable[[uuid.UUID], None], limit: int = 500
+) -> list[uuid.UUID]:
     """Re-send rows still pending after ``stale_after`` (lost message, dead worker, broker down)."""
     cutoff = datetime.now(UTC) - stale_after
     async with db.session(Scope.system("outbox sweeper")) as session:
         rows = (
-            await session.execute(
-                select(OutboxMessage.id)
-                .where(OutboxMessage.status == PENDING, OutboxMessage.created_at < cutoff)
-                .where((OutboxMessage.dispatched_at.is_(None)) | (OutboxMessage.dispatched_at < cutoff))
-                .order_by(OutboxMessage.created_at)
-                .limit(limit)
+            (
+                await session.execute(
+                    select(OutboxMessage.id)
+                    .where(OutboxMessage.status == PENDING, OutboxMessage.created_at < cutoff)
+                    .where((OutboxMessage.dispatched_at.is_(None)) | (OutboxMessage.dispatched_at < cutoff))
+                    .order_by(OutboxMessage.created_at)
+                    .limit(limit)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if rows:
             await session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(rows)).values(dispatched_at=datetime.now(UTC))
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(rows))
+                .values(dispatched_at=datetime.now(UTC))
             )
     for msg_id in rows:
         send(msg_id)

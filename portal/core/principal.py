@@ -65,7 +65,9 @@ async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Contex
         if tid not in seen:  # one context per tenant; the strongest role comes first (enum order)
             seen.add(tid)
             out.append(Context(ContextKind.MEMBER, str(tid), name, role.value))
-    if (await session.execute(select(WardenAssignment.id).where(WardenAssignment.user_id == user_id).limit(1))).first():
+    if (
+        await session.execute(select(WardenAssignment.id).where(WardenAssignment.user_id == user_id).limit(1))
+    ).first():
         out.append(Context(ContextKind.WARDEN, "", "", "warden"))
     for jid, org in (
         await session.execute(
@@ -77,7 +79,8 @@ async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Contex
         out.append(Context(ContextKind.REGULATOR, str(jid), org, "regulator"))
     for iid, name in (
         await session.execute(
-            select(Insurer.id, Insurer.name_zh).join(InsurerUser, InsurerUser.insurer_id == Insurer.id)
+            select(Insurer.id, Insurer.name_zh)
+            .join(InsurerUser, InsurerUser.insurer_id == Insurer.id)
             .where(InsurerUser.user_id == user_id)
         )
     ).all():
@@ -100,12 +103,21 @@ async def scope_for(session: AsyncSession, user_id: uuid.UUID, kind: ContextKind
     if kind is ContextKind.MEMBER:
         return Scope.tenant(uuid.UUID(key))  # membership itself is checked under that scope by the caller
     if kind is ContextKind.WARDEN:
-        grids = (await session.execute(select(WardenAssignment.grid_id).where(WardenAssignment.user_id == user_id))).scalars().all()
+        grids = (
+            (
+                await session.execute(
+                    select(WardenAssignment.grid_id).where(WardenAssignment.user_id == user_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         return Scope.grids(grids) if grids else None
     if kind is ContextKind.REGULATOR:
         path = (
             await session.execute(
-                select(Jurisdiction.path).join(RegulatorAssignment, RegulatorAssignment.jurisdiction_id == Jurisdiction.id)
+                select(Jurisdiction.path)
+                .join(RegulatorAssignment, RegulatorAssignment.jurisdiction_id == Jurisdiction.id)
                 .where(RegulatorAssignment.user_id == user_id, Jurisdiction.id == uuid.UUID(key))
             )
         ).scalar_one_or_none()
@@ -113,14 +125,30 @@ async def scope_for(session: AsyncSession, user_id: uuid.UUID, kind: ContextKind
     return None
 
 
-async def consenting_tenants(session: AsyncSession, user_id: uuid.UUID, insurer_id: uuid.UUID) -> Scope | None:
+async def consenting_tenants(
+    session: AsyncSession, user_id: uuid.UUID, insurer_id: uuid.UUID
+) -> Scope | None:
     """An insurer's scope: the tenants whose consent to this insurer is not revoked (system-scope session)."""
     from portal.insurer.models import Consent, InsurerUser
 
-    ok = (await session.execute(select(InsurerUser.id).where(and_(InsurerUser.user_id == user_id,
-                                                                   InsurerUser.insurer_id == insurer_id)))).first()
+    ok = (
+        await session.execute(
+            select(InsurerUser.id).where(
+                and_(InsurerUser.user_id == user_id, InsurerUser.insurer_id == insurer_id)
+            )
+        )
+    ).first()
     if not ok:
         return None
-    ids = (await session.execute(select(Consent.tenant_id).where(Consent.insurer_id == insurer_id,
-                                                                 or_(Consent.revoked_at.is_(None))))).scalars().all()
+    ids = (
+        (
+            await session.execute(
+                select(Consent.tenant_id).where(
+                    Consent.insurer_id == insurer_id, or_(Consent.revoked_at.is_(None))
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
     return Scope.tenants(ids)

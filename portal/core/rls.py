@@ -9,6 +9,8 @@ tenants in scope.
 
 from __future__ import annotations
 
+# ruff: noqa: S608  (DDL assembled from the constants below, never from input)
+
 # Each scope kind has its own setting (only the active kind's is non-empty), so no cast ever sees another
 # kind's value: PostgreSQL does not promise to evaluate AND/OR operands in order.
 _KIND = "current_setting('portal.scope_kind', true)"

@@ -117,6 +117,7 @@ async def set_scope(session: Any, scope: Scope | None) -> None:
     previous = scope_of(session)
     bind_scope(session, scope)
     if session.in_transaction() and session.bind is not None and session.bind.dialect.name == "postgresql":
+
         def _reapply(connection: Connection) -> None:
             if previous is not None and previous.kind is ScopeKind.SYSTEM:
                 connection.execute(text("set local role none"))
@@ -159,13 +160,15 @@ def criteria_for(cls: type, scope: Scope) -> ColumnElement[bool]:
     # A Core table (not the mapped class) in the subquery: loader criteria never recurse into it.
     if scope.kind is ScopeKind.GRIDS:
         if is_tenant_table:
-            return cls.grid_id.in_(list(scope.grid_ids))  # type: ignore[attr-defined, no-any-return]
+            return cls.grid_id.in_(list(scope.grid_ids))  # type: ignore[attr-defined]
         return column.in_(select(tenant.c.id).where(tenant.c.grid_id.in_(list(scope.grid_ids))))
     if scope.kind is ScopeKind.JURISDICTION:
         if is_tenant_table:
-            return cls.jurisdiction_path.startswith(scope.jurisdiction_path, autoescape=True)  # type: ignore[attr-defined, no-any-return]
+            return cls.jurisdiction_path.startswith(scope.jurisdiction_path, autoescape=True)  # type: ignore[attr-defined]
         return column.in_(
-            select(tenant.c.id).where(tenant.c.jurisdiction_path.startswith(scope.jurisdiction_path, autoescape=True))
+            select(tenant.c.id).where(
+                tenant.c.jurisdiction_path.startswith(scope.jurisdiction_path, autoescape=True)
+            )
         )
     raise ScopeMissing(f"no criteria for scope kind {scope.kind}")
 

@@ -10,7 +10,13 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.di import NamedDependency
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +30,10 @@ from portal.core.tenancy import Scope as TenancyScope
 from portal.core.tenancy import set_scope
 
 access_log = structlog.get_logger("portal.access")
+
+# Route parameter types: the request's scoped session and the signed-in person (None when signed out).
+DB = NamedDependency[AsyncSession]
+CurrentPrincipal = NamedDependency[Principal | None]
 
 
 class RequestContextMiddleware(ASGIMiddleware):
@@ -40,7 +50,8 @@ class RequestContextMiddleware(ASGIMiddleware):
         cookies = _cookies(headers.get("cookie", ""))
         session = scope.get("session") or {}
         locale = i18n.negotiate(
-            explicit=query.get("lang"), cookie=cookies.get("lang"),
+            explicit=query.get("lang"),
+            cookie=cookies.get("lang"),
             user_pref=session.get("locale") if isinstance(session, dict) else None,
             accept_language=headers.get("accept-language"),
         )
@@ -61,8 +72,13 @@ class RequestContextMiddleware(ASGIMiddleware):
         try:
             await next_app(scope, receive, send_wrapper)
         finally:
-            access_log.info("request", method=scope.get("method"), path=scope.get("path"), status=status,
-                            ms=round((time.perf_counter() - started) * 1000, 1))
+            access_log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 1),
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -78,7 +94,7 @@ def _cookies(raw: str) -> dict[str, str]:
 # -- dependencies -------------------------------------------------------------------------------------
 
 
-async def provide_principal(request: Request, db_session: AsyncSession) -> Principal | None:
+async def provide_principal(request: Request, db_session: NamedDependency[AsyncSession]) -> Principal | None:
     """The signed-in person and the scope of their active context, re-checked against the database.
 
     The scope is bound to the request's session here, before any tenant-owned table is read.
@@ -101,9 +117,13 @@ async def provide_principal(request: Request, db_session: AsyncSession) -> Princ
     if kind is ContextKind.MEMBER:
         scope = TenancyScope.tenant(uuid.UUID(key))
         await set_scope(db_session, scope)
-        still_member = (await db_session.execute(
-            select(Membership.id).where(Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id)
-            .limit(1))).first()
+        still_member = (
+            await db_session.execute(
+                select(Membership.id)
+                .where(Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id)
+                .limit(1)
+            )
+        ).first()
         if not still_member:
             scope = None
     elif kind is ContextKind.INSURER:
@@ -119,17 +139,24 @@ async def provide_principal(request: Request, db_session: AsyncSession) -> Princ
         return None
     from portal.core.principal import Context
 
-    context = Context(kind, key, "") if kind is not None and (scope is not None or kind is ContextKind.ADMIN) else None
-    return Principal(user_id=user.id, display_name=user.display_name, locale=user.locale, context=context,
-                     scope=scope)
+    context = (
+        Context(kind, key, "")
+        if kind is not None and (scope is not None or kind is ContextKind.ADMIN)
+        else None
+    )
+    return Principal(
+        user_id=user.id, display_name=user.display_name, locale=user.locale, context=context, scope=scope
+    )
 
 
-async def provide_db(db_session: AsyncSession, principal: Principal | None) -> AsyncSession:
+async def provide_db(
+    db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal | None]
+) -> AsyncSession:
     """The request's session, already bound to the principal's scope (no principal → no tenant rows)."""
     return db_session
 
 
-def require_principal(principal: Principal | None) -> Principal:
+def require_principal(principal: NamedDependency[Principal | None]) -> Principal:
     if principal is None:
         raise NotAuthorizedException(detail=_("Please sign in."))
     return principal
@@ -138,8 +165,9 @@ def require_principal(principal: Principal | None) -> Principal:
 # -- rendering ---------------------------------------------------------------------------------------
 
 
-def page(request: Request, template: str, *, fragment: str | None = None, status_code: int = 200,
-         **context: Any) -> Template:
+def page(
+    request: Request, template: str, *, fragment: str | None = None, status_code: int = 200, **context: Any
+) -> Template:
     """One URL, two answers: the full page, or ``fragment`` when htmx asks for a partial swap."""
     htmx = getattr(request, "htmx", None)
     name = fragment if (fragment and htmx and not htmx.boosted) else template
@@ -171,8 +199,9 @@ def error_response(request: Request, exc: Exception) -> Response[Any]:
         return Redirect(path=f"/signin?next={request.url.path}")
     if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
         return Response({"status": status, "message": message, "detail": detail}, status_code=status)
-    return Template(template_name="error.html", context={"status": status, "message": message},
-                    status_code=status)
+    return Template(
+        template_name="error.html", context={"status": status, "message": message}, status_code=status
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -23,7 +23,15 @@ from portal.grid.models import Committee, Grid
 from portal.insurer import services as insurer_services
 from portal.insurer.models import ConsentScope, Insurer
 from portal.tenants import services as tenant_services
-from portal.tenants.models import Jurisdiction, JurisdictionLevel, MemberRole, Tenant, TenantKind, UnitCategory, User
+from portal.tenants.models import (
+    Jurisdiction,
+    JurisdictionLevel,
+    MemberRole,
+    Tenant,
+    TenantKind,
+    UnitCategory,
+    User,
+)
 
 DATA = Path(__file__).resolve().parent / "data" / "demo-city.yaml"
 
@@ -44,41 +52,77 @@ Step = Callable[[AsyncSession, DemoCity], Awaitable[None]]
 
 def load_city(path: Path = DATA) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)  # type: ignore[no-any-return]
+        data: dict[str, Any] = yaml.safe_load(fh)
+        return data
 
 
-async def _user(session: AsyncSession, city: DemoCity, person: dict[str, Any], *, admin: bool = False) -> User:
+async def _user(
+    session: AsyncSession, city: DemoCity, person: dict[str, Any], *, admin: bool = False
+) -> User:
     login = person["login"]
     if login not in city.users:
         city.users[login] = await tenant_services.create_user(
-            session, login=login, display_name=person["name"], email=person.get("email"), is_platform_admin=admin)
+            session,
+            login=login,
+            display_name=person["name"],
+            email=person.get("email"),
+            is_platform_admin=admin,
+        )
     return city.users[login]
 
 
 async def seed_geography(session: AsyncSession, city: DemoCity) -> None:
     c = city.raw["city"]
-    root = await tenant_services.add_jurisdiction(session, code=c["code"], level=JurisdictionLevel.CITY,
-                                                  name_zh=c["name"]["zh"], name_en=c["name"]["en"], parent=None)
+    root = await tenant_services.add_jurisdiction(
+        session,
+        code=c["code"],
+        level=JurisdictionLevel.CITY,
+        name_zh=c["name"]["zh"],
+        name_en=c["name"]["en"],
+        parent=None,
+    )
     city.jurisdictions[c["code"]] = root
     for d in c["districts"]:
         district = await tenant_services.add_jurisdiction(
-            session, code=d["code"], level=JurisdictionLevel.DISTRICT, name_zh=d["name"]["zh"],
-            name_en=d["name"]["en"], parent=root)
+            session,
+            code=d["code"],
+            level=JurisdictionLevel.DISTRICT,
+            name_zh=d["name"]["zh"],
+            name_en=d["name"]["en"],
+            parent=root,
+        )
         city.jurisdictions[d["code"]] = district
         for s in d.get("streets", []):
             street = await tenant_services.add_jurisdiction(
-                session, code=s["code"], level=JurisdictionLevel.STREET, name_zh=s["name"]["zh"],
-                name_en=s["name"]["en"], parent=district)
+                session,
+                code=s["code"],
+                level=JurisdictionLevel.STREET,
+                name_zh=s["name"]["zh"],
+                name_en=s["name"]["en"],
+                parent=district,
+            )
             city.jurisdictions[s["code"]] = street
             for cm in s.get("committees", []):
                 committee = await grid_services.add_committee(
-                    session, code=cm["code"], name_zh=cm["name"]["zh"], name_en=cm["name"]["en"], street=street)
+                    session,
+                    code=cm["code"],
+                    name_zh=cm["name"]["zh"],
+                    name_en=cm["name"]["en"],
+                    street=street,
+                )
                 city.committees[cm["code"]] = committee
                 for person in cm.get("staff", []):
-                    await grid_services.add_committee_staff(session, committee, await _user(session, city, person))
+                    await grid_services.add_committee_staff(
+                        session, committee, await _user(session, city, person)
+                    )
                 for g in cm.get("grids", []):
-                    grid = await grid_services.add_grid(session, committee=committee, code=g["code"],
-                                                        name_zh=g["name"]["zh"], name_en=g["name"]["en"])
+                    grid = await grid_services.add_grid(
+                        session,
+                        committee=committee,
+                        code=g["code"],
+                        name_zh=g["name"]["zh"],
+                        name_en=g["name"]["en"],
+                    )
                     city.grids[g["code"]] = grid
                     for person in g.get("wardens", []):
                         await grid_services.assign_warden(session, grid, await _user(session, city, person))
@@ -87,11 +131,19 @@ async def seed_geography(session: AsyncSession, city: DemoCity) -> None:
 async def seed_tenants(session: AsyncSession, city: DemoCity) -> None:
     for t in city.raw["tenants"]:
         tenant = await tenant_services.register_tenant(
-            session, code=t["code"], kind=TenantKind(t["kind"]),
-            category=UnitCategory(t["category"]) if t.get("category") else None, subtype=t.get("subtype"),
-            name_zh=t["name"]["zh"], name_en=t["name"]["en"], address=t["address"],
-            jurisdiction=city.jurisdictions[t["jurisdiction"]], uscc=t.get("uscc"),
-            grid_id=city.grids[t["grid"]].id if t.get("grid") else None, premises=t.get("premises") or {})
+            session,
+            code=t["code"],
+            kind=TenantKind(t["kind"]),
+            category=UnitCategory(t["category"]) if t.get("category") else None,
+            subtype=t.get("subtype"),
+            name_zh=t["name"]["zh"],
+            name_en=t["name"]["en"],
+            address=t["address"],
+            jurisdiction=city.jurisdictions[t["jurisdiction"]],
+            uscc=t.get("uscc"),
+            grid_id=city.grids[t["grid"]].id if t.get("grid") else None,
+            premises=t.get("premises") or {},
+        )
         city.tenants[t["code"]] = tenant
         members = t.get("members") or {}
         for role in (MemberRole.RESPONSIBLE, MemberRole.MANAGER):
@@ -99,24 +151,36 @@ async def seed_tenants(session: AsyncSession, city: DemoCity) -> None:
                 user = await _user(session, city, members[role.value])
                 await tenant_services.add_member(session, tenant, user, role)
         for person in members.get("staff") or []:
-            await tenant_services.add_member(session, tenant, await _user(session, city, person), MemberRole.STAFF)
+            await tenant_services.add_member(
+                session, tenant, await _user(session, city, person), MemberRole.STAFF
+            )
 
 
 async def seed_oversight(session: AsyncSession, city: DemoCity) -> None:
     for org in city.raw.get("regulators", []):
         for person in org["users"]:
             await tenant_services.assign_regulator(
-                session, await _user(session, city, person), city.jurisdictions[org["jurisdiction"]],
-                org_name_zh=org["org"]["zh"], org_name_en=org["org"]["en"])
+                session,
+                await _user(session, city, person),
+                city.jurisdictions[org["jurisdiction"]],
+                org_name_zh=org["org"]["zh"],
+                org_name_en=org["org"]["en"],
+            )
     for ins in city.raw.get("insurers", []):
-        insurer = await insurer_services.add_insurer(session, code=ins["code"], name_zh=ins["name"]["zh"],
-                                                     name_en=ins["name"]["en"], uscc=ins.get("uscc"))
+        insurer = await insurer_services.add_insurer(
+            session,
+            code=ins["code"],
+            name_zh=ins["name"]["zh"],
+            name_en=ins["name"]["en"],
+            uscc=ins.get("uscc"),
+        )
         city.insurers[ins["code"]] = insurer
         for person in ins.get("users", []):
             await insurer_services.add_insurer_user(session, insurer, await _user(session, city, person))
         for consent in ins.get("consents", []):
-            await insurer_services.grant_consent(session, city.tenants[consent["tenant"]], insurer,
-                                                 ConsentScope(consent["scope"]))
+            await insurer_services.grant_consent(
+                session, city.tenants[consent["tenant"]], insurer, ConsentScope(consent["scope"])
+            )
     for person in city.raw.get("platform_admins", []):
         await _user(session, city, person, admin=True)
 
@@ -141,7 +205,9 @@ async def seed_demo(settings: Settings, *, if_empty: bool = False) -> str:
             if count:
                 return f"the database already has {count} tenants; refusing to seed the demo city twice"
             city = await seed_into(session)
-        return (f"seeded 示例市: {len(city.jurisdictions)} jurisdictions, {len(city.committees)} committees, "
-                f"{len(city.grids)} grids, {len(city.tenants)} tenants, {len(city.users)} people")
+        return (
+            f"seeded 示例市: {len(city.jurisdictions)} jurisdictions, {len(city.committees)} committees, "
+            f"{len(city.grids)} grids, {len(city.tenants)} tenants, {len(city.users)} people"
+        )
     finally:
         await db.dispose()

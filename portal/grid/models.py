@@ -37,7 +37,9 @@ class Grid(Base):
 
 class CommitteeStaff(Base):
     __tablename__ = "committee_staff"
-    committee_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("committee.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("committee.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     __table_args__ = (UniqueConstraint("committee_id", "user_id"),)
 

@@ -9,8 +9,9 @@ from portal.tenants.models import Jurisdiction, JurisdictionLevel, User
 from portal.tenants.services import TenancyError
 
 
-async def add_committee(session: AsyncSession, *, code: str, name_zh: str, name_en: str,
-                        street: Jurisdiction) -> Committee:
+async def add_committee(
+    session: AsyncSession, *, code: str, name_zh: str, name_en: str, street: Jurisdiction
+) -> Committee:
     if street.level is not JurisdictionLevel.STREET:
         raise TenancyError("committee_needs_street")
     committee = Committee(code=code, name_zh=name_zh, name_en=name_en, jurisdiction_id=street.id)
@@ -19,7 +20,9 @@ async def add_committee(session: AsyncSession, *, code: str, name_zh: str, name_
     return committee
 
 
-async def add_grid(session: AsyncSession, *, committee: Committee, code: str, name_zh: str, name_en: str) -> Grid:
+async def add_grid(
+    session: AsyncSession, *, committee: Committee, code: str, name_zh: str, name_en: str
+) -> Grid:
     grid = Grid(code=code, name_zh=name_zh, name_en=name_en, committee_id=committee.id)
     session.add(grid)
     await session.flush()

@@ -8,7 +8,9 @@ from portal.insurer.models import Consent, ConsentScope, Insurer, InsurerUser
 from portal.tenants.models import Tenant, User
 
 
-async def add_insurer(session: AsyncSession, *, code: str, name_zh: str, name_en: str, uscc: str | None) -> Insurer:
+async def add_insurer(
+    session: AsyncSession, *, code: str, name_zh: str, name_en: str, uscc: str | None
+) -> Insurer:
     insurer = Insurer(code=code, name_zh=name_zh, name_en=name_en, uscc=uscc)
     session.add(insurer)
     await session.flush()
@@ -20,7 +22,9 @@ async def add_insurer_user(session: AsyncSession, insurer: Insurer, user: User) 
     await session.flush()
 
 
-async def grant_consent(session: AsyncSession, tenant: Tenant, insurer: Insurer, scope: ConsentScope) -> Consent:
+async def grant_consent(
+    session: AsyncSession, tenant: Tenant, insurer: Insurer, scope: ConsentScope
+) -> Consent:
     consent = Consent(tenant_id=tenant.id, insurer_id=insurer.id, scope=scope)
     session.add(consent)
     await session.flush()

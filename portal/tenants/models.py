@@ -15,8 +15,14 @@ from portal.core.tenancy import TenantScoped
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as plain strings with a CHECK-free VARCHAR so adding a value is not a migration on PostgreSQL.
-    return Enum(cls, name=name, native_enum=False, create_constraint=False, length=32,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 class JurisdictionLevel(enum.StrEnum):
@@ -54,7 +60,9 @@ class Jurisdiction(Base):
     parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jurisdiction.id"), index=True)
     path: Mapped[str] = mapped_column(String(400), unique=True)
 
-    __table_args__ = (Index("ix_jurisdiction_path_prefix", "path", postgresql_ops={"path": "text_pattern_ops"}),)
+    __table_args__ = (
+        Index("ix_jurisdiction_path_prefix", "path", postgresql_ops={"path": "text_pattern_ops"}),
+    )
 
 
 class Tenant(Base, TenantScoped):
@@ -84,8 +92,11 @@ class Tenant(Base, TenantScoped):
     memberships: Mapped[list[Membership]] = relationship(back_populates="tenant", lazy="raise")
 
     __table_args__ = (
-        Index("ix_tenant_jurisdiction_path_prefix", "jurisdiction_path",
-              postgresql_ops={"jurisdiction_path": "text_pattern_ops"}),
+        Index(
+            "ix_tenant_jurisdiction_path_prefix",
+            "jurisdiction_path",
+            postgresql_ops={"jurisdiction_path": "text_pattern_ops"},
+        ),
     )
 
 

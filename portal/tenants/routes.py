@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, ClassVar
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.principal import Principal
-from portal.core.web import page, require_principal
+from portal.core.web import DB, CurrentPrincipal, page, require_principal
 from portal.tenants import services
 from portal.tenants.models import Tenant
 from portal.tenants.schemas import TenantOut, TenantPage
@@ -20,9 +19,17 @@ PAGE_SIZE = 25
 
 
 def _out(t: Tenant) -> TenantOut:
-    return TenantOut(id=t.id, code=t.code, kind=t.kind.value, category=t.category.value if t.category else None,
-                     name_zh=t.name_zh, name_en=t.name_en, address=t.address,
-                     jurisdiction_code=t.jurisdiction_path.rstrip("/").rsplit("/", 1)[-1], readiness=t.readiness)
+    return TenantOut(
+        id=t.id,
+        code=t.code,
+        kind=t.kind.value,
+        category=t.category.value if t.category else None,
+        name_zh=t.name_zh,
+        name_en=t.name_en,
+        address=t.address,
+        jurisdiction_code=t.jurisdiction_path.rstrip("/").rsplit("/", 1)[-1],
+        readiness=t.readiness,
+    )
 
 
 class TenantPages(Controller):
@@ -30,8 +37,9 @@ class TenantPages(Controller):
     include_in_schema = False
 
     @get("/t/{tenant_id:uuid}")
-    async def tenant_home(self, request: Request, db: AsyncSession, principal: Principal | None,
-                          tenant_id: uuid.UUID) -> Template:
+    async def tenant_home(
+        self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
+    ) -> Template:
         require_principal(principal)
         tenant = await services.get_tenant(db, tenant_id)
         if tenant is None:
@@ -40,21 +48,39 @@ class TenantPages(Controller):
         return page(request, "tenants/home.html", tenant=tenant, members=members)
 
     @get("/tenants")
-    async def tenant_list(self, request: Request, db: AsyncSession, principal: Principal | None,
-                          q: str | None = None, page_no: int = Parameter(query="page", default=1, ge=1)) -> Template:
+    async def tenant_list(
+        self,
+        request: Request,
+        db: DB,
+        principal: CurrentPrincipal,
+        q: FromQuery[str | None] = None,
+        page_no: Annotated[int, QueryParameter(name="page", ge=1)] = 1,
+    ) -> Template:
         require_principal(principal)
-        tenants, total = await services.list_tenants(db, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, q=q)
+        tenants, total = await services.list_tenants(
+            db, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, q=q
+        )
         pages = max(1, -(-total // PAGE_SIZE))
-        return page(request, "tenants/list.html", fragment="tenants/_rows.html", tenants=tenants, total=total,
-                    page_no=page_no, pages=pages, q=q or "")
+        return page(
+            request,
+            "tenants/list.html",
+            fragment="tenants/_rows.html",
+            tenants=tenants,
+            total=total,
+            page_no=page_no,
+            pages=pages,
+            q=q or "",
+        )
 
 
 class TenantApi(Controller):
     path = "/api/v1/tenants"
-    tags = ["tenants"]
+    tags = ["tenants"]  # noqa: RUF012  (Litestar declares it as a plain attribute)
 
     @get("/{tenant_id:uuid}", summary="One tenant in the caller's scope (404 outside it)")
-    async def get_tenant(self, db: AsyncSession, principal: Principal | None, tenant_id: uuid.UUID) -> TenantOut:
+    async def get_tenant(
+        self, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
+    ) -> TenantOut:
         require_principal(principal)
         tenant = await services.get_tenant(db, tenant_id)
         if tenant is None:
@@ -62,9 +88,13 @@ class TenantApi(Controller):
         return _out(tenant)
 
     @get("/", summary="Tenants in the caller's scope, paginated")
-    async def list_tenants(self, db: AsyncSession, principal: Principal | None,
-                           offset: int = Parameter(default=0, ge=0),
-                           limit: int = Parameter(default=50, ge=1, le=500)) -> TenantPage:
+    async def list_tenants(
+        self,
+        db: DB,
+        principal: CurrentPrincipal,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    ) -> TenantPage:
         require_principal(principal)
         rows, total = await services.list_tenants(db, offset=offset, limit=limit)
         return TenantPage(items=[_out(t) for t in rows], total=total, offset=offset, limit=limit)

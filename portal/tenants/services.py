@@ -16,8 +16,8 @@ from portal.core.uscc import validate as validate_uscc
 from portal.tenants.models import (
     Jurisdiction,
     JurisdictionLevel,
-    Membership,
     MemberRole,
+    Membership,
     Tenant,
     TenantKind,
     UnitCategory,
@@ -35,22 +35,46 @@ class TenancyError(ValueError):
         self.code = code
 
 
-async def add_jurisdiction(session: AsyncSession, *, code: str, level: JurisdictionLevel, name_zh: str,
-                           name_en: str, parent: Jurisdiction | None) -> Jurisdiction:
+async def add_jurisdiction(
+    session: AsyncSession,
+    *,
+    code: str,
+    level: JurisdictionLevel,
+    name_zh: str,
+    name_en: str,
+    parent: Jurisdiction | None,
+) -> Jurisdiction:
     if (parent is None) != (level is JurisdictionLevel.CITY):
         raise TenancyError("jurisdiction_parent", "a city has no parent; districts and streets have one")
     path = f"{parent.path if parent else ''}{code}/"
-    node = Jurisdiction(code=code, level=level, name_zh=name_zh, name_en=name_en,
-                        parent_id=parent.id if parent else None, path=path)
+    node = Jurisdiction(
+        code=code,
+        level=level,
+        name_zh=name_zh,
+        name_en=name_en,
+        parent_id=parent.id if parent else None,
+        path=path,
+    )
     session.add(node)
     await session.flush()
     return node
 
 
-async def register_tenant(session: AsyncSession, *, code: str, kind: TenantKind, category: UnitCategory | None,
-                          name_zh: str, name_en: str, address: str, jurisdiction: Jurisdiction,
-                          uscc: str | None = None, subtype: str | None = None, grid_id: uuid.UUID | None = None,
-                          premises: dict | None = None) -> Tenant:
+async def register_tenant(
+    session: AsyncSession,
+    *,
+    code: str,
+    kind: TenantKind,
+    category: UnitCategory | None,
+    name_zh: str,
+    name_en: str,
+    address: str,
+    jurisdiction: Jurisdiction,
+    uscc: str | None = None,
+    subtype: str | None = None,
+    grid_id: uuid.UUID | None = None,
+    premises: dict | None = None,
+) -> Tenant:
     """Create a tenant (system scope only: onboarding is not something a tenant does to itself)."""
     if kind is TenantKind.UNIT and category is None:
         raise TenancyError("unit_category_required")
@@ -64,9 +88,20 @@ async def register_tenant(session: AsyncSession, *, code: str, kind: TenantKind,
             raise TenancyError(f"uscc_{problem.value}")
     elif kind is TenantKind.UNIT:
         raise TenancyError("uscc_required")
-    tenant = Tenant(code=code, kind=kind, category=category, subtype=subtype, name_zh=name_zh, name_en=name_en,
-                    address=address, uscc=uscc, jurisdiction_id=jurisdiction.id,
-                    jurisdiction_path=jurisdiction.path, grid_id=grid_id, premises=premises or {})
+    tenant = Tenant(
+        code=code,
+        kind=kind,
+        category=category,
+        subtype=subtype,
+        name_zh=name_zh,
+        name_en=name_en,
+        address=address,
+        uscc=uscc,
+        jurisdiction_id=jurisdiction.id,
+        jurisdiction_path=jurisdiction.path,
+        grid_id=grid_id,
+        premises=premises or {},
+    )
     session.add(tenant)
     await session.flush()
     return tenant
@@ -109,13 +144,16 @@ async def roster(session: AsyncSession, tenant_id: uuid.UUID) -> list[RosterEntr
     return [RosterEntry(*row) for row in rows.all()]
 
 
-async def list_tenants(session: AsyncSession, *, offset: int = 0, limit: int = 50,
-                       q: str | None = None) -> tuple[Sequence[Tenant], int]:
+async def list_tenants(
+    session: AsyncSession, *, offset: int = 0, limit: int = 50, q: str | None = None
+) -> tuple[Sequence[Tenant], int]:
     """Tenants visible in the current scope, for regulators and wardens; paginated."""
     require_scope(session)
     stmt = select(Tenant)
     if q:
-        stmt = stmt.where(Tenant.name_zh.contains(q, autoescape=True) | Tenant.code.contains(q, autoescape=True))
+        stmt = stmt.where(
+            Tenant.name_zh.contains(q, autoescape=True) | Tenant.code.contains(q, autoescape=True)
+        )
     total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     rows = (await session.execute(stmt.order_by(Tenant.code).offset(offset).limit(limit))).scalars().all()
     return rows, total
@@ -138,22 +176,34 @@ async def recompute_readiness(session: AsyncSession, payload: dict) -> None:
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         return
-    roles = set((await session.execute(select(Membership.role).where(Membership.tenant_id == tenant_id))).scalars())
+    roles = set(
+        (await session.execute(select(Membership.role).where(Membership.tenant_id == tenant_id))).scalars()
+    )
     tenant.readiness = readiness_of(roles, tenant.category)
 
 
-async def create_user(session: AsyncSession, *, login: str, display_name: str, email: str | None = None,
-                      is_platform_admin: bool = False) -> User:
+async def create_user(
+    session: AsyncSession,
+    *,
+    login: str,
+    display_name: str,
+    email: str | None = None,
+    is_platform_admin: bool = False,
+) -> User:
     user = User(login=login, display_name=display_name, email=email, is_platform_admin=is_platform_admin)
     session.add(user)
     await session.flush()
     return user
 
 
-async def assign_regulator(session: AsyncSession, user: User, jurisdiction: Jurisdiction, *, org_name_zh: str,
-                           org_name_en: str) -> None:
+async def assign_regulator(
+    session: AsyncSession, user: User, jurisdiction: Jurisdiction, *, org_name_zh: str, org_name_en: str
+) -> None:
     from portal.tenants.models import RegulatorAssignment
 
-    session.add(RegulatorAssignment(user_id=user.id, jurisdiction_id=jurisdiction.id, org_name_zh=org_name_zh,
-                                    org_name_en=org_name_en))
+    session.add(
+        RegulatorAssignment(
+            user_id=user.id, jurisdiction_id=jurisdiction.id, org_name_zh=org_name_zh, org_name_en=org_name_en
+        )
+    )
     await session.flush()

@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope, ScopeMissing, ScopeViolation
-from portal.tenants.models import Membership, MemberRole, Tenant, User
+from portal.tenants.models import MemberRole, Membership, Tenant, User
 from tests.fixtures.factories import World
 
 
@@ -38,25 +38,43 @@ async def test_tenant_scope_filters_selects_and_get(database: Database, world: W
 async def test_relationship_loads_are_scoped(database: Database, world: World) -> None:
     both = world.users["both"]
     async with database.session(Scope.tenant(world.tenants["a"].id)) as session:
-        user = (await session.execute(select(User).where(User.id == both.id)
-                                      .options(selectinload(User.memberships)))).scalar_one()
+        user = (
+            await session.execute(
+                select(User).where(User.id == both.id).options(selectinload(User.memberships))
+            )
+        ).scalar_one()
         assert {m.tenant_id for m in user.memberships} == {world.tenants["a"].id}
     async with database.session(Scope.system("test")) as session:
-        user = (await session.execute(select(User).where(User.id == both.id)
-                                      .options(selectinload(User.memberships)))).scalar_one()
+        user = (
+            await session.execute(
+                select(User).where(User.id == both.id).options(selectinload(User.memberships))
+            )
+        ).scalar_one()
         assert {m.tenant_id for m in user.memberships} == {world.tenants["a"].id, world.tenants["b"].id}
 
 
 async def test_bulk_update_and_delete_stay_inside_the_scope(database: Database, world: World) -> None:
     a, b = world.tenants["a"], world.tenants["b"]
     async with database.session(Scope.tenant(a.id)) as session:
-        await session.execute(update(Membership).where(Membership.role == MemberRole.STAFF)
-                              .values(role=MemberRole.MANAGER).execution_options(synchronize_session=False))
-        await session.execute(delete(Membership).where(Membership.user_id == world.users["both"].id)
-                              .execution_options(synchronize_session=False))
+        await session.execute(
+            update(Membership)
+            .where(Membership.role == MemberRole.STAFF)
+            .values(role=MemberRole.MANAGER)
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(
+            delete(Membership)
+            .where(Membership.user_id == world.users["both"].id)
+            .execution_options(synchronize_session=False)
+        )
     async with database.session(Scope.system("test")) as session:
-        rows = (await session.execute(select(Membership.tenant_id, Membership.role)
-                                      .where(Membership.user_id == world.users["both"].id))).all()
+        rows = (
+            await session.execute(
+                select(Membership.tenant_id, Membership.role).where(
+                    Membership.user_id == world.users["both"].id
+                )
+            )
+        ).all()
         # Tenant a's membership of "both" was deleted; tenant b's (staff) was neither updated nor deleted.
         assert rows == [(b.id, MemberRole.STAFF)]
 
@@ -64,8 +82,11 @@ async def test_bulk_update_and_delete_stay_inside_the_scope(database: Database, 
 async def test_insert_outside_the_scope_is_refused(database: Database, world: World) -> None:
     with pytest.raises(ScopeViolation):
         async with database.session(Scope.tenant(world.tenants["a"].id)) as session:
-            session.add(Membership(tenant_id=world.tenants["b"].id, user_id=world.users["warden"].id,
-                                   role=MemberRole.STAFF))
+            session.add(
+                Membership(
+                    tenant_id=world.tenants["b"].id, user_id=world.users["warden"].id, role=MemberRole.STAFF
+                )
+            )
             await session.flush()
 
 
@@ -77,7 +98,9 @@ async def test_regulator_sees_exactly_its_subtree(database: Database, world: Wor
     assert seen == expected
     assert members == expected
     async with database.session(Scope.jurisdiction(world.city.path)) as session:
-        assert set((await session.execute(select(Tenant.id))).scalars()) == set(t.id for t in world.tenants.values())
+        assert set((await session.execute(select(Tenant.id))).scalars()) == set(
+            t.id for t in world.tenants.values()
+        )
 
 
 async def test_warden_and_insurer_scopes(database: Database, world: World) -> None:
@@ -100,19 +123,26 @@ async def test_raw_sql_is_held_by_row_level_security(database: Database, world: 
         tenants = set((await session.execute(text("select id from tenant"))).scalars())
         assert rows == {a.id} and tenants == {a.id}
         with pytest.raises(Exception, match="row-level security"):
-            await session.execute(text("insert into membership (id, tenant_id, user_id, role, created_at, updated_at)"
-                                       " values (gen_random_uuid(), :t, :u, 'staff', now(), now())"),
-                                  {"t": world.tenants["b"].id, "u": world.users["warden"].id})
+            await session.execute(
+                text(
+                    "insert into membership (id, tenant_id, user_id, role, created_at, updated_at)"
+                    " values (gen_random_uuid(), :t, :u, 'staff', now(), now())"
+                ),
+                {"t": world.tenants["b"].id, "u": world.users["warden"].id},
+            )
     async with database.session(None) as session:
         # No scope at all: not one tenant row.
         assert (await session.execute(text("select count(*) from membership"))).scalar_one() == 0
     async with database.session(Scope.jurisdiction(world.d1.path)) as session:
         assert set((await session.execute(text("select id from tenant"))).scalars()) == {
-            world.tenants["a"].id, world.tenants["b"].id}
+            world.tenants["a"].id,
+            world.tenants["b"].id,
+        }
 
 
 async def test_scope_does_not_survive_a_failed_transaction_on_a_pooled_connection(
-        database: Database, world: World, db_kind: str) -> None:
+    database: Database, world: World, db_kind: str
+) -> None:
     if db_kind != "postgres":
         pytest.skip("transaction-local settings are a PostgreSQL matter")
     a = world.tenants["a"]
@@ -123,4 +153,6 @@ async def test_scope_does_not_survive_a_failed_transaction_on_a_pooled_connectio
                 raise RuntimeError("request failed mid-transaction")
         async with database.session(None) as session:
             assert (await session.execute(text("select count(*) from tenant"))).scalar_one() == 0
-            assert (await session.execute(text("select current_setting('portal.tenant_ids', true)"))).scalar() in ("", None)
+            assert (
+                await session.execute(text("select current_setting('portal.tenant_ids', true)"))
+            ).scalar() in ("", None)

@@ -7,16 +7,15 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.auth import services
 from portal.core.i18n import _
-from portal.core.principal import Context, ContextKind, Principal, contexts_for
+from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
-from portal.core.web import page, require_principal
+from portal.core.web import DB, CurrentPrincipal, page, require_principal
 
 
 def _safe_next(target: str | None) -> str:
@@ -41,18 +40,26 @@ class AuthController(Controller):
     include_in_schema = False
 
     @get("/signin")
-    async def signin_page(self, request: Request, next: str | None = None) -> Template:  # noqa: A002
+    async def signin_page(self, request: Request, next: FromQuery[str | None] = None) -> Template:
         settings = request.app.state.settings
         users = []
         if services.demo_sign_in_allowed(settings):
             async with request.app.state.db.session(Scope.system("demo sign-in page")) as session:
                 users = await services.demo_users(session)
-        return page(request, "signin.html", demo_users=users, demo=services.demo_sign_in_allowed(settings),
-                    next=_safe_next(next))
+        return page(
+            request,
+            "signin.html",
+            demo_users=users,
+            demo=services.demo_sign_in_allowed(settings),
+            next=_safe_next(next),
+        )
 
     @post("/signin/demo")
-    async def demo_signin(self, request: Request, data: Annotated[dict[str, Any],
-                          Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+    async def demo_signin(
+        self,
+        request: Request,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
         settings = request.app.state.settings
         if not services.demo_sign_in_allowed(settings):
             raise NotFoundException()
@@ -64,9 +71,15 @@ class AuthController(Controller):
         wanted = str(data.get("ctx", ""))
         chosen = next((c for c in contexts if c.token == wanted), contexts[0] if contexts else None)
         request.clear_session()
-        request.set_session({"uid": str(user.id), "ctx": chosen.token if chosen else "", "locale": user.locale})
-        return Redirect(path=_safe_next(str(data.get("next") or "")) if data.get("next") not in (None, "", "/")
-                        else home_of(chosen), status_code=303)
+        request.set_session(
+            {"uid": str(user.id), "ctx": chosen.token if chosen else "", "locale": user.locale}
+        )
+        return Redirect(
+            path=_safe_next(str(data.get("next") or ""))
+            if data.get("next") not in (None, "", "/")
+            else home_of(chosen),
+            status_code=303,
+        )
 
     @post("/signout")
     async def signout(self, request: Request) -> Redirect:
@@ -74,15 +87,19 @@ class AuthController(Controller):
         return Redirect(path="/signin", status_code=303)
 
     @get("/switch")
-    async def switch_page(self, request: Request, principal: Principal | None) -> Template:
+    async def switch_page(self, request: Request, principal: CurrentPrincipal) -> Template:
         me = require_principal(principal)
         async with request.app.state.db.session(Scope.system("context switcher")) as session:
             contexts = await contexts_for(session, me.user_id)
         return page(request, "switch.html", contexts=contexts, active=me.context)
 
     @post("/switch")
-    async def switch(self, request: Request, principal: Principal | None, data: Annotated[dict[str, Any],
-                     Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+    async def switch(
+        self,
+        request: Request,
+        principal: CurrentPrincipal,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
         me = require_principal(principal)
         async with request.app.state.db.session(Scope.system("context switcher")) as session:
             contexts = await contexts_for(session, me.user_id)
@@ -93,8 +110,13 @@ class AuthController(Controller):
         return Redirect(path=home_of(chosen), status_code=303)
 
     @post("/lang")
-    async def set_language(self, request: Request, db: AsyncSession, principal: Principal | None,
-                           data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Redirect:
+    async def set_language(
+        self,
+        request: Request,
+        db: DB,
+        principal: CurrentPrincipal,
+        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect:
         locale = str(data.get("lang", ""))
         if locale not in i18n.LOCALES:
             locale = i18n.DEFAULT_LOCALE

@@ -31,12 +31,18 @@ class DemoUser:
 
 async def demo_users(session: AsyncSession) -> list[DemoUser]:
     """Every user with the roles they hold, for the one-click demo sign-in page (system scope)."""
-    users = (await session.execute(select(User).where(User.active.is_(True)).order_by(User.login))).scalars().all()
+    users = (
+        (await session.execute(select(User).where(User.active.is_(True)).order_by(User.login)))
+        .scalars()
+        .all()
+    )
     return [DemoUser(u.id, u.login, u.display_name, await contexts_for(session, u.id)) for u in users]
 
 
 async def find_user(session: AsyncSession, login: str) -> User | None:
-    return (await session.execute(select(User).where(User.login == login, User.active.is_(True)))).scalar_one_or_none()
+    return (
+        await session.execute(select(User).where(User.login == login, User.active.is_(True)))
+    ).scalar_one_or_none()
 
 
 async def set_locale(session: AsyncSession, user_id: uuid.UUID, locale: str) -> None:

@@ -48,8 +48,10 @@ MAX_EXPIRY = timedelta(days=7)
 MAX_KEY_LENGTH = 512
 
 _KEY_RE = re.compile(r"[A-Za-z0-9/_.-]+")
-_TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
-_CONTENT_TYPE_RE = re.compile(rf"{_TOKEN}/{_TOKEN}(?: *; *{_TOKEN}=(?:{_TOKEN}|\"[^\"\\\r\n]*\"))*")
+_MIME_PART = r"[A-Za-z0-9!#$&^_.+-]+"
+_CONTENT_TYPE_RE = re.compile(
+    rf"{_MIME_PART}/{_MIME_PART}(?: *; *{_MIME_PART}=(?:{_MIME_PART}|\"[^\"\\\r\n]*\"))*"
+)
 
 
 class StorageError(Exception):
@@ -195,7 +197,7 @@ class ObjectStorage(ABC):
         filename: str | None = None,
         content_type: str | None = None,
     ) -> str:
-        """A short-lived GET URL; ``filename`` makes it an attachment, ``content_type`` overrides the stored one."""
+        """A short-lived GET URL; ``filename`` makes it a download, ``content_type`` overrides the type."""
 
     @abstractmethod
     async def head(self, key: str) -> ObjectInfo | None:

@@ -258,13 +258,16 @@ class FileStorage(ObjectStorage):
             content_type=content_type,
             etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),  # what S3 reports for one part
         )
+        tmp = self._write_tmp(data)
         try:
             data_path.parent.mkdir(parents=True, exist_ok=True)
             meta_path.parent.mkdir(parents=True, exist_ok=True)
-            self._publish(self._write_tmp(data), data_path, exclusive=True)
+            self._publish(tmp, data_path, exclusive=True)
         except (FileExistsError, NotADirectoryError) as exc:
             # Either the key exists or a prefix of it is itself an object (a file where a folder should be).
             raise ObjectExists(key) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
         try:
             meta = {"content_type": info.content_type, "size": info.size, "etag": info.etag}
             self._publish(self._write_tmp(json.dumps(meta).encode()), meta_path, exclusive=False)

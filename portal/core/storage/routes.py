@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.params import FromPath
 from litestar.response import File
 
 from portal.core.storage import ObjectNotFound, UploadRejected, content_disposition
@@ -27,6 +28,10 @@ __all__ = ["UPLOAD_BODY_LIMIT", "StorageController"]
 UPLOAD_BODY_LIMIT = FileStorage.max_upload_size + 64 * 1024
 
 _BASE = "/storage"
+# The signature is the authorisation, as with S3: no session, and no CSRF token (the browser posts a form
+# the portal did not render). These are the opt keys Litestar's auth and CSRF middleware look for.
+_ONE_FILE = "POST requires exactly one file upload per request."
+_PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "exclude_from_csrf": True}
 
 
 def _file_storage(request: Request[Any, Any, Any]) -> FileStorage:
@@ -52,11 +57,8 @@ def _rejected(exc: UploadRejected, resource: str) -> Response[bytes]:
 class StorageController(Controller):
     path = _BASE
     include_in_schema = False
-    # The signature is the authorisation, as with S3: no session, and no CSRF token (the browser posts a
-    # plain form the portal did not render).
-    opt = {"exclude_from_auth": True, "exclude_from_csrf": True}
 
-    @post(UPLOAD_PATH.removeprefix(_BASE), request_max_body_size=UPLOAD_BODY_LIMIT)
+    @post(UPLOAD_PATH.removeprefix(_BASE), request_max_body_size=UPLOAD_BODY_LIMIT, opt=_PUBLIC)
     async def upload(self, request: Request[Any, Any, Any]) -> Response[bytes]:
         storage = _file_storage(request)
         resource = request.url.path
@@ -77,21 +79,14 @@ class StorageController(Controller):
             for name, value in form.multi_items():
                 if name == "file":
                     if file_part is not None:
-                        return _error(
-                            "InvalidArgument",
-                            "POST requires exactly one file upload per request.",
-                            400,
-                            resource,
-                        )
+                        return _error("InvalidArgument", _ONE_FILE, 400, resource)
                     file_part = value
                 elif isinstance(value, UploadFile) or name in fields:
                     return _error("InvalidArgument", f"Unexpected or repeated field {name!r}.", 400, resource)
                 else:
                     fields[name] = value
             if file_part is None:
-                return _error(
-                    "InvalidArgument", "POST requires exactly one file upload per request.", 400, resource
-                )
+                return _error("InvalidArgument", _ONE_FILE, 400, resource)
             if isinstance(file_part, UploadFile):
                 data = await file_part.read()
                 part_type: str | None = file_part.content_type
@@ -99,7 +94,7 @@ class StorageController(Controller):
                 data = file_part.encode()
                 part_type = None
         finally:
-            for value in form.values():
+            for _, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     await value.close()
 
@@ -109,8 +104,8 @@ class StorageController(Controller):
             return _rejected(exc, resource)
         return Response(content=b"", status_code=204)
 
-    @get(DOWNLOAD_PATH.removeprefix(_BASE) + "/{key:path}")
-    async def download(self, request: Request[Any, Any, Any], key: str) -> Response[Any]:
+    @get(DOWNLOAD_PATH.removeprefix(_BASE) + "/{key:path}", opt=_PUBLIC)
+    async def download(self, request: Request[Any, Any, Any], key: FromPath[str]) -> Response[Any]:
         storage = _file_storage(request)
         resource = request.url.path
         # Read by hand rather than as typed parameters: a missing one must be S3's 403, not a 400.
