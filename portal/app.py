@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
@@ -16,7 +17,9 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.stores.file import FileStore
+from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 
 from portal.config import Settings, get_settings
@@ -57,6 +60,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             from worker.embedded import start_embedded_worker
 
             app.state.embedded_worker = start_embedded_worker(broker, settings)
+            # Rows committed while nothing was consuming (seeding, a stop) go out now, not after the stale delay.
+            from portal.core import outbox
+            from worker.actors import send_outbox
+
+            await outbox.sweep(db, stale_after=timedelta(0), send=send_outbox)
 
     async def on_shutdown(app: Litestar) -> None:
         embedded = getattr(app.state, "embedded_worker", None)
@@ -124,8 +132,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
 
-def _session_store(settings: Settings) -> FileStore | MemoryStore:
-    # Identity issue: sessions move to a database table / Redis. Until then: a file store survives restarts.
+def _session_store(settings: Settings) -> Store:
+    """Redis when configured (several web processes share it); else a file store that survives restarts."""
+    if settings.redis_url:
+        return RedisStore.with_client(url=settings.redis_url, namespace="portal_sessions")
     if settings.env == "test":
         return MemoryStore()
     return FileStore(path=Path("var/sessions"))

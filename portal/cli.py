@@ -50,6 +50,15 @@ def serve(server: str, workers: int) -> None:
             click.echo(f"cannot start: {line}", err=True)
         sys.exit(1)
     click.echo(f"portal listening on {settings.base_url}")
+    if settings.demo:
+        from portal.demo.guide import sign_in_guide
+
+        click.echo(
+            f"\nDemo sign-in (this computer only): open {settings.base_url}/signin and click a person, e.g."
+        )
+        for line in asyncio.run(sign_in_guide(settings)):
+            click.echo(line)
+        click.echo("Press Ctrl+C to stop.\n")
     if server == "uvicorn":
         import uvicorn
 

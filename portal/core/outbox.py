@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, event, select, update
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, case, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -121,15 +121,26 @@ async def process(db: Database, message_id: uuid.UUID) -> str:
 
 
 async def _record_failure(db: Database, message_id: uuid.UUID, exc: Exception) -> None:
+    error = "".join(traceback.format_exception_only(exc))[:4000]
+    attempts = OutboxMessage.attempts + 1
     async with db.session(Scope.system("outbox failure")) as session:
-        msg = await session.get(OutboxMessage, message_id)
-        if msg is None or msg.status != PENDING:
-            return
-        msg.attempts += 1
-        msg.last_error = "".join(traceback.format_exception_only(exc))[:4000]
-        if msg.attempts >= MAX_ATTEMPTS:
-            msg.status = FAILED
-            log.error("outbox_failed", message_id=str(message_id), topic=msg.topic, attempts=msg.attempts)
+        # One atomic UPDATE, not read-modify-write: when duplicate deliveries of one message fail at the
+        # same time, every failure counts (a lost update would let a poison message run forever).
+        row = (
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == message_id, OutboxMessage.status == PENDING)
+                .values(
+                    attempts=attempts,
+                    last_error=error,
+                    status=case((attempts >= MAX_ATTEMPTS, FAILED), else_=PENDING),
+                )
+                .returning(OutboxMessage.topic, OutboxMessage.attempts, OutboxMessage.status)
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+    if row is not None and row.status == FAILED:
+        log.error("outbox_failed", message_id=str(message_id), topic=row.topic, attempts=row.attempts)
 
 
 async def sweep(

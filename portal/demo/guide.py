@@ -1,0 +1,63 @@
+"""What ``make run`` prints: where the portal is and whom to click on the demo sign-in page, per role."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.config import Settings
+from portal.core.db import Database
+from portal.core.tenancy import Scope
+from portal.grid.models import WardenAssignment
+from portal.insurer.models import InsurerUser
+from portal.tenants.models import Membership, MemberRole, RegulatorAssignment, Tenant, User
+
+ROLES = [
+    ("responsible person / 消防安全责任人", MemberRole.RESPONSIBLE),
+    ("unit manager / 消防安全管理人", MemberRole.MANAGER),
+    ("unit staff / 员工", MemberRole.STAFF),
+]
+
+
+async def sign_in_guide(settings: Settings) -> list[str]:
+    db = Database(settings)
+    lines = []
+    try:
+        async with db.session(Scope.system("demo guide")) as s:
+            for label, role in ROLES:
+                row = (
+                    await s.execute(
+                        select(User.display_name, User.login, Tenant.name_zh)
+                        .join(Membership, Membership.user_id == User.id)
+                        .join(Tenant, Tenant.id == Membership.tenant_id)
+                        .where(Membership.role == role)
+                        .order_by(Tenant.code, User.login)
+                        .limit(1)
+                    )
+                ).first()
+                if row:
+                    lines.append(f"  - {label}: {row[0]} ({row[1]}), {row[2]}")
+            for label, model in (
+                ("grid warden / 网格员", WardenAssignment),
+                ("regulator / 监管人员", RegulatorAssignment),
+                ("insurer / 保险机构", InsurerUser),
+            ):
+                row = (
+                    await s.execute(
+                        select(User.display_name, User.login)
+                        .join(model, model.user_id == User.id)
+                        .order_by(User.login)
+                        .limit(1)
+                    )
+                ).first()
+                if row:
+                    lines.append(f"  - {label}: {row[0]} ({row[1]})")
+            admin = (
+                await s.execute(
+                    select(User.display_name, User.login).where(User.is_platform_admin.is_(True)).limit(1)
+                )
+            ).first()
+            if admin:
+                lines.append(f"  - platform admin / 平台管理员: {admin[0]} ({admin[1]})")
+    finally:
+        await db.dispose()
+    return lines
