@@ -16,8 +16,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.stores.file import FileStore
 from litestar.stores.base import Store
+from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             from worker.embedded import start_embedded_worker
 
             app.state.embedded_worker = start_embedded_worker(broker, settings)
-            # Rows committed while nothing was consuming (seeding, a stop) go out now, not after the stale delay.
+            # Rows committed while nothing consumed them (seeding, a stop) go out now, not after the delay.
             from portal.core import outbox
             from worker.actors import send_outbox
 

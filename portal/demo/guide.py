@@ -9,7 +9,7 @@ from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.grid.models import WardenAssignment
 from portal.insurer.models import InsurerUser
-from portal.tenants.models import Membership, MemberRole, RegulatorAssignment, Tenant, User
+from portal.tenants.models import MemberRole, Membership, RegulatorAssignment, Tenant, User
 
 ROLES = [
     ("responsible person / 消防安全责任人", MemberRole.RESPONSIBLE),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, ClassVar
+from typing import Annotated
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
