@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import dramatiq
 
@@ -12,7 +13,12 @@ from worker import lifecycle
 
 # At-least-once delivery: every actor is idempotent. Explicit limits so a poison message ends up failed
 # (and visible in the outbox table) instead of cycling forever.
-OUTBOX_OPTS = {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 60_000, "max_age": 24 * 3600 * 1000}
+OUTBOX_OPTS: dict[str, Any] = {
+    "max_retries": 5,
+    "min_backoff": 1_000,
+    "max_backoff": 60_000,
+    "max_age": 24 * 3600 * 1000,
+}
 
 
 @dramatiq.actor(queue_name="outbox", **OUTBOX_OPTS)

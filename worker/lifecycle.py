@@ -20,8 +20,12 @@ _settings: Settings | None = None
 
 def configure(settings: Settings) -> None:
     """Settings for the engine this process's actors will use (tests pass their own)."""
-    global _settings
+    global _settings, _db
     _settings = settings
+    if _db is not None and _db.settings != settings:
+        # An engine built for other settings (an earlier set-up in this process) must not serve these.
+        # It cannot be disposed of here (its connections belong to another event loop): drop it.
+        _db = None
 
 
 def database() -> Database:

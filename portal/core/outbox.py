@@ -125,7 +125,7 @@ async def _record_failure(db: Database, message_id: uuid.UUID, exc: Exception) -
     attempts = OutboxMessage.attempts + 1
     async with db.session(Scope.system("outbox failure")) as session:
         # One atomic UPDATE, not read-modify-write: when duplicate deliveries of one message fail at the
-        # same time, every failure counts (a lost update would let a poison message run forever).
+        # same time, every failure counts (a lost update would retry a poison message past MAX_ATTEMPTS).
         row = (
             await session.execute(
                 update(OutboxMessage)

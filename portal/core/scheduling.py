@@ -24,7 +24,9 @@ class ScheduledRun(Base):
 
 async def claim_run(session: AsyncSession, job: str, period_key: str) -> bool:
     """True for exactly one caller per (job, period_key), across processes."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    # The bind the session really uses (``session.bind`` is None for a session configured with ``binds=``,
+    # and guessing "sqlite" then would build a statement PostgreSQL cannot compile).
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = (
         insert(ScheduledRun)

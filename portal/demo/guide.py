@@ -41,7 +41,7 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                 ("regulator / 监管人员", RegulatorAssignment),
                 ("insurer / 保险机构", InsurerUser),
             ):
-                row = (
+                person = (
                     await s.execute(
                         select(User.display_name, User.login)
                         .join(model, model.user_id == User.id)
@@ -49,8 +49,8 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                         .limit(1)
                     )
                 ).first()
-                if row:
-                    lines.append(f"  - {label}: {row[0]} ({row[1]})")
+                if person:
+                    lines.append(f"  - {label}: {person[0]} ({person[1]})")
             admin = (
                 await s.execute(
                     select(User.display_name, User.login).where(User.is_platform_admin.is_(True)).limit(1)

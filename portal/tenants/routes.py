@@ -64,7 +64,7 @@ class TenantPages(Controller):
         return page(
             request,
             "tenants/list.html",
-            fragment="tenants/_rows.html",
+            fragment="tenants/_rows_fragment.html",
             tenants=tenants,
             total=total,
             page_no=page_no,

@@ -56,8 +56,8 @@ async def _readiness(db: Database, tenant_id: uuid.UUID) -> str:
 async def test_membership_change_reaches_the_worker_through_the_real_broker(
     database: Database, world: World, live_worker: LiveWorker
 ) -> None:
-    tenant_id = world.tenants["c"].id  # only a manager so far; its readiness was never computed
-    assert await _readiness(database, tenant_id) == "unknown"
+    tenant_id = world.tenants["c"].id  # only a manager so far: not "ready"
+    assert await _readiness(database, tenant_id) != "ready"
     tag = uuid.uuid4().hex[:10]
 
     # A transaction that rolls back sends nothing: its row never existed.

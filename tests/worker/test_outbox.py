@@ -110,15 +110,15 @@ async def test_lost_message_is_swept_and_processed_once(
 ) -> None:
     from worker.actors import send_outbox
 
-    tenant_id = world.tenants["c"].id  # a manager only, readiness never computed yet
-    assert await readiness_of(database, tenant_id) == "unknown"
+    tenant_id = world.tenants["c"].id  # a manager only: not "ready" (never computed, or "no_responsible")
+    assert await readiness_of(database, tenant_id) != "ready"
 
     # The web process committed the change but died before handing the row to the broker.
     outbox.set_dispatcher(None)
     msg_id = await add_responsible(database, tenant_id)
     await asyncio.sleep(0.3)  # the worker is running: give it a chance to (wrongly) do something
     assert (await load(database, msg_id)).status == outbox.PENDING
-    assert await readiness_of(database, tenant_id) == "unknown"
+    assert await readiness_of(database, tenant_id) != "ready"
     assert live_worker.recorder.deliveries("process_outbox", str(msg_id)) == []
 
     # The sweeper finds the stale row and re-sends it through the real broker. (Other tests' pending
@@ -239,6 +239,11 @@ async def test_concurrent_failures_count_every_attempt(database: Database, no_di
             await db.dispose()
     assert all(isinstance(r, RuntimeError) for r in results), results
     assert (await load(database, msg_id)).attempts == 3
+    # Leave no pending test row behind for a later sweep (e.g. the embedded worker's at start-up).
+    for _ in range(MAX_ATTEMPTS - 3):
+        with pytest.raises(RuntimeError):
+            await outbox.process(database, msg_id)
+    assert (await load(database, msg_id)).status == outbox.FAILED
 
 
 async def test_emit_refuses_a_topic_without_handler(database: Database) -> None:

@@ -1,0 +1,291 @@
+"""A throw-away PostgreSQL database in the production shape, filled with a generated city.
+
+The database is made like ``tests/fixtures/databases.py`` does it: ``infra/postgres/roles.sql`` as the
+superuser, ``CREATE DATABASE ... OWNER portal_owner``, migrations as ``portal_owner``; the app connects as
+``portal_app`` (owns nothing, FORCE'd row-level security applies). The bench rows are written with Core
+``insert()`` on a superuser connection (superusers bypass RLS): it is benchmark data, not demo data, and
+the services would take minutes for 10,000 tenants.
+
+Every generated string that identifies a tenant carries its six-digit number (code ``BT000042X``, name
+``基准单位000042号``, address, member names...), so a response can be scanned for any tenant's data with one
+regular expression (:data:`TENANT_MARK`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from uuid_utils.compat import uuid7
+
+ROOT = Path(__file__).resolve().parents[1]
+ROLES_SQL = ROOT / "infra" / "postgres" / "roles.sql"
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+# Any of these followed by six digits names one tenant (or one of its people): the leak detector.
+TENANT_MARK = re.compile(r"(?:BT|基准单位|Bench unit |基准路|成员|bt)(\d{6})")
+
+
+def admin_dsn(db: str = "postgres") -> str:
+    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{db}"
+
+
+def url(role: str, db: str) -> str:
+    return f"postgresql+asyncpg://{role}@{PG_HOST}:{PG_PORT}/{db}"
+
+
+async def _admin(sql: str, db: str = "postgres") -> None:
+    conn = await asyncpg.connect(admin_dsn(db), timeout=10)
+    try:
+        # Role DDL is cluster-wide: serialise with concurrent test sessions (same lock as the fixtures).
+        await conn.execute("select pg_advisory_lock(724001)")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.execute("select pg_advisory_unlock(724001)")
+    finally:
+        await conn.close()
+
+
+def create_database() -> str:
+    """Roles, a fresh database owned by portal_owner, migrated as portal_owner. Returns its name."""
+    from portal.core.migrate import upgrade
+
+    name = f"portal_bench_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(ROLES_SQL.read_text()))
+    asyncio.run(_admin(f'CREATE DATABASE "{name}" OWNER portal_owner'))
+    upgrade(url("portal_owner", name))
+    return name
+
+
+def drop_database(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def server_facts() -> dict[str, str]:
+    conn = await asyncpg.connect(admin_dsn(), timeout=10)
+    try:
+        version = await conn.fetchval("show server_version")
+        max_conn = await conn.fetchval("show max_connections")
+        shared = await conn.fetchval("show shared_buffers")
+    finally:
+        await conn.close()
+    return {"postgres": str(version), "max_connections": str(max_conn), "shared_buffers": str(shared)}
+
+
+# -- the generated city --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: uuid.UUID
+    login: str
+    display_name: str
+    role: str
+
+
+@dataclass
+class BenchTenant:
+    n: int  # the six-digit number in every string of this tenant
+    id: uuid.UUID
+    code: str
+    name_zh: str
+    members: list[Member] = field(default_factory=list)
+
+    @property
+    def manager(self) -> Member:
+        return next(m for m in self.members if m.role == "manager")
+
+
+@dataclass
+class City:
+    tenants: list[BenchTenant]
+    users: int
+    memberships: int
+    jurisdictions: int
+    seconds: float
+    by_number: dict[int, BenchTenant] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_number = {t.n: t for t in self.tenants}
+
+
+def _uscc(n: int) -> str:
+    """A valid 统一社会信用代码, unique per ``n`` (region 990103: the demo region)."""
+    from portal.core.uscc import CHARSET, check_char, org_check_char
+
+    digits = []
+    for _ in range(7):
+        n, r = divmod(n, 31)
+        digits.append(CHARSET[r])
+    org8 = "B" + "".join(reversed(digits))
+    body17 = "91990103" + org8 + org_check_char(org8)
+    return body17 + check_char(body17)
+
+
+async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
+    """1 city, 10 districts, 100 streets (a committee and a grid each), ``tenants`` tenants, ~3 members
+    each (1 responsible, 1 manager, 0-2 staff), one user per membership. Then ANALYZE."""
+    from portal.core.db import metadata
+
+    rnd = random.Random(seed)
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    audit = {"created_at": now, "updated_at": now}
+    t = metadata.tables
+    jurisdictions: list[dict] = []
+    committees: list[dict] = []
+    grids: list[dict] = []
+    city_id = uuid7()
+    jurisdictions.append(
+        {
+            "id": city_id,
+            "code": "BC99",
+            "level": "city",
+            "name_zh": "基准市",
+            "name_en": "Bench City",
+            "parent_id": None,
+            "path": "BC99/",
+            **audit,
+        }
+    )
+    streets: list[tuple[uuid.UUID, str, uuid.UUID]] = []  # (street id, path, grid id)
+    for d in range(1, 11):
+        did, dcode = uuid7(), f"BC99D{d:02d}"
+        dpath = f"BC99/{dcode}/"
+        jurisdictions.append(
+            {
+                "id": did,
+                "code": dcode,
+                "level": "district",
+                "name_zh": f"基准{d:02d}区",
+                "name_en": f"District {d:02d}",
+                "parent_id": city_id,
+                "path": dpath,
+                **audit,
+            }
+        )
+        for s in range(1, 11):
+            sid, scode = uuid7(), f"{dcode}S{s:02d}"
+            spath = f"{dpath}{scode}/"
+            jurisdictions.append(
+                {
+                    "id": sid,
+                    "code": scode,
+                    "level": "street",
+                    "name_zh": f"基准{d:02d}区{s:02d}街道",
+                    "name_en": f"Street {d:02d}-{s:02d}",
+                    "parent_id": did,
+                    "path": spath,
+                    **audit,
+                }
+            )
+            cid, gid = uuid7(), uuid7()
+            committees.append(
+                {
+                    "id": cid,
+                    "code": f"BCM{d:02d}{s:02d}",
+                    "name_zh": f"基准{d:02d}{s:02d}社区",
+                    "name_en": f"Committee {d:02d}-{s:02d}",
+                    "jurisdiction_id": sid,
+                    **audit,
+                }
+            )
+            grids.append(
+                {
+                    "id": gid,
+                    "code": f"BG{d:02d}{s:02d}",
+                    "name_zh": f"基准{d:02d}{s:02d}网格",
+                    "name_en": f"Grid {d:02d}-{s:02d}",
+                    "committee_id": cid,
+                    **audit,
+                }
+            )
+            streets.append((sid, spath, gid))
+
+    tenant_rows: list[dict] = []
+    user_rows: list[dict] = []
+    member_rows: list[dict] = []
+    out: list[BenchTenant] = []
+    categories = ["key", "general", "general", "small_place", "small_place"]
+    for n in range(1, tenants + 1):
+        sid, spath, gid = streets[rnd.randrange(len(streets))]
+        community = rnd.random() < 0.1
+        tid = uuid7()
+        code, name_zh = f"BT{n:06d}X", f"基准单位{n:06d}号"
+        tenant_rows.append(
+            {
+                "id": tid,
+                "code": code,
+                "kind": "community" if community else "unit",
+                "category": None if community else rnd.choice(categories),
+                "subtype": None,
+                "name_zh": name_zh,
+                "name_en": f"Bench unit {n:06d}",
+                "uscc": None if community else _uscc(n),
+                "address": f"基准路{n:06d}号",
+                "jurisdiction_id": sid,
+                "jurisdiction_path": spath,
+                "grid_id": gid,
+                "premises": {},
+                "active": True,
+                "readiness": "ready",
+                **audit,
+            }
+        )
+        bt = BenchTenant(n=n, id=tid, code=code, name_zh=name_zh)
+        roles = ["responsible", "manager"] + ["staff"] * rnd.randrange(3)
+        for k, role in enumerate(roles):
+            uid = uuid7()
+            login = f"bt{n:06d}.{role}{k}"
+            display = f"成员{n:06d}-{k}"
+            user_rows.append(
+                {
+                    "id": uid,
+                    "login": login,
+                    "display_name": display,
+                    "email": None,
+                    "locale": None,
+                    "is_platform_admin": False,
+                    "active": True,
+                    **audit,
+                }
+            )
+            member_rows.append({"id": uuid7(), "tenant_id": tid, "user_id": uid, "role": role, **audit})
+            bt.members.append(Member(uid, login, display, role))
+        out.append(bt)
+
+    engine = create_async_engine(url("postgres", db))
+    try:
+        async with engine.begin() as conn:
+            for table, rows in (
+                ("jurisdiction", jurisdictions),
+                ("committee", committees),
+                ("grid", grids),
+                ("tenant", tenant_rows),
+                ("user_account", user_rows),
+                ("membership", member_rows),
+            ):
+                for i in range(0, len(rows), 5000):
+                    await conn.execute(insert(t[table]), rows[i : i + 5000])
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
+    return City(
+        tenants=out,
+        users=len(user_rows),
+        memberships=len(member_rows),
+        jurisdictions=len(jurisdictions),
+        seconds=time.perf_counter() - started,
+    )

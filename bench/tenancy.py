@@ -1,0 +1,823 @@
+"""Tenancy benchmark: the cost of the two-fold scope, page throughput, and an isolation probe, in one run.
+
+    .venv/bin/python bench/tenancy.py [--tenants 10000] [--quick] [--write/--no-write]
+
+1. makes a fresh PostgreSQL database in the production shape and generates a city of ``--tenants`` tenants;
+2. times the tenant home page's queries with the scope on (portal_app: ORM criteria + FORCE'd RLS) and off
+   (superuser + system scope), interleaved;
+3. serves ``portal.asgi:app`` with granian, then uvicorn (one process each), and drives ``GET /t/{id}`` with
+   wrk (or the Python load generator of ``bench/_load.py`` when wrk is missing);
+4. probes isolation over HTTP: random (principal, object) pairs, interleaved with requests that fail inside
+   their transaction, checking that every answer is the principal's own tenant or exactly 404;
+5. prints the table and (full runs) writes ``bench/results-tenancy.md``.
+
+The database is dropped and the servers are stopped at the end, also on error. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _city
+import _load
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results-tenancy.md"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")  # not the tests' 15, not 0
+SECRET = "bench-tenancy-secret-" + "x" * 32
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f}/{five:.2f}"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')} load {load()}] {msg}", flush=True)
+
+
+@dataclass
+class Row:
+    metric: str
+    target: str
+    measured: str
+    machine_load: str
+    ok: bool | None = None  # None: informational
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, metric: str, target: str, measured: str, machine_load: str, ok: bool | None = None) -> None:
+        self.rows.append(Row(metric, target, measured, machine_load, ok))
+
+    def table(self) -> str:
+        lines = ["| metric | target | measured | machine load (1/5 min) |", "|---|---|---|---|"]
+        for r in self.rows:
+            verdict = "" if r.ok is None else (" ✅" if r.ok else " ❌ missed")
+            lines.append(f"| {r.metric} | {r.target} | {r.measured}{verdict} | {r.machine_load} |")
+        return "\n".join(lines)
+
+
+# -- 2. query overhead of the scope ---------------------------------------------------------------------
+
+
+def _settings(database_url: str, tmp: Path, **extra: Any) -> Any:
+    from portal.config import load_settings
+
+    return load_settings(
+        env="test",
+        database_url=database_url,
+        storage_url=f"file://{tmp / 'objects'}",
+        broker_url="inprocess://",
+        secret_key=SECRET,
+        scheduler=False,
+        log_level="WARNING",
+        **extra,
+    )
+
+
+async def _page_queries(session: Any, tenant: _city.BenchTenant, member: _city.Member) -> None:
+    """What GET /t/{id} asks the database: provide_principal's membership re-check and user load, then
+    the route's ``get_tenant`` (+ its selectinload of the jurisdiction) and ``roster``."""
+    from sqlalchemy import select
+
+    from portal.tenants import services
+    from portal.tenants.models import Membership, User
+
+    still_member = (
+        await session.execute(
+            select(Membership.id)
+            .where(Membership.tenant_id == tenant.id, Membership.user_id == member.user_id)
+            .limit(1)
+        )
+    ).first()
+    user = await session.get(User, member.user_id)
+    found = await services.get_tenant(session, tenant.id)
+    people = await services.roster(session, tenant.id)
+    if not (still_member and user and found and len(people) == len(tenant.members)):
+        raise AssertionError(f"page queries came back incomplete for {tenant.code}")
+
+
+async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch: int, tmp: Path) -> dict:
+    from sqlalchemy import event, select
+
+    from portal.core.db import Database
+    from portal.core.tenancy import Scope, set_scope
+    from portal.tenants import services
+    from portal.tenants.models import Membership, User
+
+    app_db = Database(_settings(_city.url("portal_app", db), tmp, database_pool_size=2))
+    su_db = Database(_settings(_city.url("postgres", db), tmp, database_pool_size=2))
+    baseline_scope = Scope.system("bench baseline: superuser, no criteria")
+
+    async def scoped(t: _city.BenchTenant, m: _city.Member) -> None:  # (a) criteria + RLS
+        async with app_db.session(Scope.tenant(t.id)) as s:
+            await _page_queries(s, t, m)
+
+    async def bare(t: _city.BenchTenant, m: _city.Member) -> None:  # (b) neither
+        async with su_db.session(baseline_scope) as s:
+            await _page_queries(s, t, m)
+
+    async def app_path(t: _city.BenchTenant, m: _city.Member) -> None:  # (a) as provide_principal binds it
+        async with app_db.sessionmaker() as s:
+            scope = Scope.tenant(t.id)
+            await set_scope(s, scope)  # before the first query: binds only
+            ok = (
+                await s.execute(
+                    select(Membership.id)
+                    .where(Membership.tenant_id == t.id, Membership.user_id == m.user_id)
+                    .limit(1)
+                )
+            ).first()
+            await set_scope(s, scope if ok else None)  # inside the transaction: re-applies the settings
+            user = await s.get(User, m.user_id)
+            found = await services.get_tenant(s, t.id)
+            people = await services.roster(s, t.id)
+            await s.commit()
+            if not (ok and user and found and len(people) == len(t.members)):
+                raise AssertionError("app path came back incomplete")
+
+    arms = {"scoped": scoped, "bare": bare, "app_path": app_path}
+    statements: dict[str, int] = {}
+    counting = {"n": 0}
+
+    def count(*_a: Any) -> None:
+        counting["n"] += 1
+
+    rnd = random.Random(2)
+    try:
+        for name, fn in arms.items():  # statements per page (for the report), and the warm-up
+            for engine in (app_db.engine, su_db.engine):
+                event.listen(engine.sync_engine, "before_cursor_execute", count)
+            counting["n"] = 0
+            t = rnd.choice(city.tenants)
+            await fn(t, t.manager)
+            statements[name] = counting["n"]
+            for engine in (app_db.engine, su_db.engine):
+                event.remove(engine.sync_engine, "before_cursor_execute", count)
+            for _ in range(min(300, iterations // 5)):
+                t = rnd.choice(city.tenants)
+                await fn(t, rnd.choice(t.members))
+        samples: dict[str, list[float]] = {k: [] for k in arms}
+        loads = [load()]
+        rounds = max(1, iterations // batch)
+        for _ in range(rounds):
+            picks = [(t, rnd.choice(t.members)) for t in rnd.choices(city.tenants, k=batch)]
+            order = list(arms)
+            rnd.shuffle(order)  # no arm always runs first (or last) in a round
+            for name in order:
+                fn, out = arms[name], samples[name]
+                for t, m in picks:
+                    t0 = time.perf_counter()
+                    await fn(t, m)
+                    out.append((time.perf_counter() - t0) * 1000)
+        loads.append(load())
+    finally:
+        await app_db.dispose()
+        await su_db.dispose()
+    stats = {}
+    for name, xs in samples.items():
+        xs.sort()
+        stats[name] = {
+            "n": len(xs),
+            "p50": _load.percentile(xs, 50),
+            "p95": _load.percentile(xs, 95),
+            "mean": statistics.fmean(xs),
+            "statements": statements[name],
+        }
+    stats["load"] = " → ".join(loads)
+    return stats
+
+
+# -- 3./4. the app over HTTP ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """One web process (granian or uvicorn) serving portal.asgi:app, started and stopped by this script."""
+
+    def __init__(self, kind: str, db: str, tmp: Path) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.log_path = tmp / f"{kind}.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
+            "PORTAL_ENV": "development",
+            "PORTAL_DATABASE_URL": _city.url("portal_app", db),
+            "PORTAL_MIGRATION_DATABASE_URL": _city.url("portal_owner", db),
+            "PORTAL_REDIS_URL": REDIS_URL,
+            "PORTAL_DEMO": "true",
+            "PORTAL_LOG_LEVEL": "WARNING",
+            "PORTAL_BROKER_URL": "inprocess://",
+            "PORTAL_SCHEDULER": "false",
+            "PORTAL_STORAGE_URL": f"file://{tmp / 'objects'}",
+            "PORTAL_SECRET_KEY": SECRET,
+            "PORTAL_HOST": "127.0.0.1",
+            "PORTAL_PORT": str(self.port),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        if self.kind == "granian":
+            return [
+                str(VENV_BIN / "granian"),
+                "--interface",
+                "asgi",
+                "--workers",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-ws",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "portal.asgi:app",
+            ]
+        return [
+            str(VENV_BIN / "uvicorn"),
+            "portal.asgi:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+    def start(self) -> None:
+        log_file = self.log_path.open("wb")
+        self.proc = subprocess.Popen(  # its own process group: stop() ends exactly this server
+            self.command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log_file.close()
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.tail()}")
+            conn = _load.Connection(self.port, timeout=5)
+            try:
+                if (await conn.request("GET", "/health")).status == 200:
+                    return
+            except (TimeoutError, OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                await conn.close()
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{self.kind} not ready after {timeout}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def worker_pid(self) -> int | None:
+        """The process that runs the app (granian forks a worker; uvicorn --workers 1 runs in-process)."""
+        if self.proc is None:
+            return None
+        if self.kind == "uvicorn":
+            return self.proc.pid
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+@dataclass
+class Principal:
+    tenant: _city.BenchTenant
+    member: _city.Member
+    session_id: str
+
+    @property
+    def cookie(self) -> str:
+        return f"portal_session={self.session_id}"
+
+
+async def csrf_cookie(port: int) -> str:
+    """Any safe request hands out the CSRF cookie. (``GET /signin`` would too, but in demo mode it lists
+    every user with their roles, one query set per user: at 30,000 users that page takes minutes.)"""
+    conn = _load.Connection(port)
+    try:
+        resp = await conn.request("GET", "/")
+    finally:
+        await conn.close()
+    token = resp.cookies().get("portal_csrf")
+    if not token:
+        raise RuntimeError(f"no portal_csrf cookie from GET / ({resp.status})")
+    return token
+
+
+async def sign_in_many(port: int, people: list[tuple[_city.BenchTenant, _city.Member]]) -> list[Principal]:
+    token = await csrf_cookie(port)
+    queue = iter(people)
+    out: list[Principal] = []
+
+    async def worker() -> None:
+        conn = _load.Connection(port)
+        try:
+            for tenant, member in queue:
+                body = urllib.parse.urlencode({"login": member.login}).encode()
+                resp = await conn.request(
+                    "POST",
+                    "/signin/demo",
+                    {
+                        "Cookie": f"portal_csrf={token}",
+                        "x-csrftoken": token,
+                        "Content-Type": "application/x-www-form-urlencoded",
+                    },
+                    body,
+                )
+                sid = resp.cookies().get("portal_session")
+                if resp.status != 303 or not sid:
+                    raise RuntimeError(f"demo sign-in of {member.login} answered {resp.status}")
+                if resp.header("location") != f"/t/{tenant.id}":
+                    raise RuntimeError(f"{member.login} landed on {resp.header('location')}")
+                out.append(Principal(tenant, member, sid))
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(4)))
+    return out
+
+
+def forget_sessions(principals: list[Principal]) -> None:
+    """Delete this run's server-side sessions from Redis (they would otherwise live 12 hours)."""
+    if not principals:
+        return
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.delete(*(f"portal_sessions:{p.session_id}" for p in principals))
+    finally:
+        client.close()
+
+
+def drive(port: int, plan: list[tuple[str, str]], *, conns: int, seconds: float) -> dict:
+    if _load.wrk_path():
+        return _load.run_wrk(port, plan, conns=conns, seconds=seconds)
+    return _load.run_python_load(port, plan, conns=conns, seconds=seconds)
+
+
+def profile(server: Server, plan: list[tuple[str, str]], *, conns: int, seconds: float, tmp: Path) -> str:
+    """py-spy (if installed) on the app process while the load runs: the top own-time frames."""
+    pyspy = VENV_BIN / "py-spy"
+    pid = server.worker_pid()
+    if not pyspy.exists() or pid is None:
+        return "py-spy not installed (pip install py-spy into the venv) or no worker pid"
+    raw = tmp / f"{server.kind}.pyspy.txt"
+    spy = subprocess.Popen(
+        [
+            str(pyspy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--output",
+            str(raw),
+            "--duration",
+            str(round(seconds) + 1),
+            "--rate",
+            "250",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        drive(server.port, plan, conns=conns, seconds=seconds)
+    finally:
+        try:
+            spy.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+    if not raw.exists():
+        return "py-spy produced no output (ptrace not permitted?)"
+    return summarise_profile(raw)
+
+
+# Frames grouped into the parts of a request, first match wins (checked from the leaf up).
+PARTS = [
+    ("template (jinja2)", ("jinja2/", "/templates/", "portal/frontend/__init__")),
+    ("session store (redis)", ("redis/", "stores/redis", "middleware/session")),
+    ("database driver (asyncpg)", ("asyncpg/",)),
+    ("SQLAlchemy ORM/Core", ("sqlalchemy/",)),
+    ("scope enforcement", ("portal/core/tenancy",)),
+    ("advanced-alchemy", ("advanced_alchemy/",)),
+    ("Litestar (routing, DI, middleware, csrf)", ("litestar/",)),
+    ("msgspec/pydantic", ("msgspec", "pydantic")),
+    ("portal app code", ("portal/",)),
+    ("event loop / server", ("asyncio/", "uvloop", "granian", "uvicorn", "httptools", "h11")),
+]
+
+
+def summarise_profile(raw: Path) -> str:
+    """Share of samples per part (inclusive: a sample counts for the innermost part on its stack)."""
+    totals: dict[str, int] = {}
+    n = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_s = line.rpartition(" ")
+        if not stack or not count_s.isdigit():
+            continue
+        count = int(count_s)
+        frames = stack.split(";")
+        if any("select" in f and ("epoll" in f or "selectors" in f) for f in frames[-2:]) or (
+            frames and "(idle)" in frames[-1]
+        ):
+            part = "idle (waiting for I/O)"
+        else:
+            part = "other"
+            for frame in reversed(frames):
+                hit = next((name for name, keys in PARTS if any(k in frame for k in keys)), None)
+                if hit:
+                    part = hit
+                    break
+        totals[part] = totals.get(part, 0) + count
+        n += count
+    if not n:
+        return "no samples"
+    return ", ".join(f"{k} {v * 100 / n:.0f}%" for k, v in sorted(totals.items(), key=lambda kv: -kv[1]))
+
+
+@dataclass
+class ProbeCounts:
+    requests: int = 0
+    own_200: int = 0
+    foreign_404: int = 0
+    searches_clean: int = 0
+    failures_500: int = 0
+    leaks: int = 0
+    unexpected: int = 0
+    examples: list[str] = field(default_factory=list)
+
+
+# The requests that fail inside their transaction, after provide_principal applied the scope and ran
+# the membership check on a pooled connection:
+#  - PostgreSQL rejects a NUL character in a text parameter: the search query of /tenants errors on the
+#    server and aborts the transaction (asyncpg CharacterNotInRepertoireError → 500);
+#  - an offset beyond bigint passes validation (ge=0, no upper bound) but asyncpg cannot encode it: the
+#    list query of the API fails in the driver, mid-transaction (DataError/OverflowError → 500).
+FAILURES = ("/tenants?q=%00", f"/api/v1/tenants/?offset={2**63}")
+
+
+async def isolation_probe(
+    port: int, city: _city.City, principals: list[Principal], *, requests: int, seed: int
+) -> ProbeCounts:
+    rnd = random.Random(seed)
+    specs: list[tuple[str, Principal, int | None, str]] = []  # (kind, principal, target number, path)
+    for i in range(requests):
+        p = rnd.choice(principals)
+        if rnd.random() < 0.3:
+            target = p.tenant
+        else:
+            target = rnd.choice(city.tenants)
+            while target.n == p.tenant.n:
+                target = rnd.choice(city.tenants)
+        path = f"/t/{target.id}" if rnd.random() < 0.5 else f"/api/v1/tenants/{target.id}"
+        specs.append(("object", p, target.n, path))
+        if i % 10 == 9:
+            specs.append(("failure", p, None, FAILURES[(i // 10) % 2]))
+        if i % 25 == 24:  # searches: a foreign tenant's number (must find nothing), and everything
+            other = rnd.choice(city.tenants)
+            q = f"{other.n:06d}" if other.n != p.tenant.n else "基准单位"
+            specs.append(("search", p, None, "/tenants?q=" + urllib.parse.quote(q)))
+    counts = ProbeCounts()
+    queue = iter(specs)
+
+    def note(msg: str) -> None:
+        if len(counts.examples) < 10:
+            counts.examples.append(msg)
+
+    async def worker() -> None:
+        conn = _load.Connection(port, timeout=30)
+        try:
+            for kind, p, target, path in queue:
+                resp = await conn.request("GET", path, {"Cookie": p.cookie, "Accept": "text/html"})
+                counts.requests += 1
+                body = resp.body.decode("utf-8", errors="replace")
+                marks = {int(x) for x in _city.TENANT_MARK.findall(body)}
+                foreign = marks - {p.tenant.n}
+                if foreign:
+                    counts.leaks += 1
+                    note(f"LEAK {path} as {p.member.login}: {resp.status}, tenants {sorted(foreign)[:5]}")
+                if kind == "failure":
+                    if resp.status == 500:
+                        counts.failures_500 += 1
+                    else:
+                        counts.unexpected += 1
+                        note(f"failure request {path} answered {resp.status}")
+                elif kind == "search":
+                    if resp.status == 200 and not foreign:
+                        counts.searches_clean += 1
+                    elif resp.status != 200:
+                        counts.unexpected += 1
+                        note(f"search {path} answered {resp.status}")
+                elif target == p.tenant.n:
+                    if resp.status == 200 and p.tenant.n in marks:
+                        counts.own_200 += 1
+                    else:
+                        counts.unexpected += 1
+                        note(f"own {path} as {p.member.login} answered {resp.status}")
+                elif resp.status == 404:
+                    counts.foreign_404 += 1
+                else:
+                    counts.unexpected += 1
+                    if resp.status == 200:
+                        counts.leaks += 1
+                    note(f"foreign {path} as {p.member.login} answered {resp.status}")
+        finally:
+            await conn.close()
+
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(8))), timeout=600)
+    return counts
+
+
+def failure_kinds(log_text: str) -> dict[str, int]:
+    """Which exceptions the server logged for the injected failures (proof that they really failed)."""
+    kinds = {}
+    for name in (
+        "CharacterNotInRepertoireError",
+        "UntranslatableCharacterError",
+        "DataError",
+        "OverflowError",
+    ):
+        n = log_text.count(f"{name}:")
+        if n:
+            kinds[name] = n
+    return kinds
+
+
+async def serve_and_measure(
+    kind: str, db: str, city: _city.City, args: argparse.Namespace, tmp: Path, report: Report
+) -> None:
+    server = Server(kind, db, tmp)
+    principals: list[Principal] = []
+    try:
+        server.start()
+        await server.wait_ready()
+        rnd = random.Random(5)
+        picks = rnd.sample(city.tenants, k=min(len(city.tenants), args.principals))
+        principals = await sign_in_many(server.port, [(t, t.manager) for t in picks])
+        log(f"{kind}: listening on {server.port}, {len(principals)} managers signed in")
+        plan = [(f"/t/{p.tenant.id}", p.cookie) for p in principals[:32]]
+        drive(server.port, plan, conns=args.conns, seconds=args.warmup)  # warm-up: pool, templates, caches
+        before = load()
+        result = drive(server.port, plan, conns=args.conns, seconds=args.seconds)
+        loads = f"{before} → {load()}"
+        log(f"{kind}: {json.dumps({k: v for k, v in result.items() if k != 'tool'})}")
+        clean = result["non_200"] == 0 and result["socket_errors"] == 0
+        report.add(
+            f"{kind}: GET /t/{{id}} throughput ({result['tool']}, {args.seconds:.0f} s, "
+            f"{len(plan)} signed-in managers)",
+            "≥ 1,000 req/s",
+            f"{result['rps']:,.0f} req/s ({result['requests']:,} requests, non-200: {result['non_200']}, "
+            f"socket errors: {result['socket_errors']})",
+            loads,
+            clean and result["rps"] >= 1000,
+        )
+        report.add(
+            f"{kind}: GET /t/{{id}} latency p50 / p95 / p99",
+            "p95 ≤ 20 ms",
+            f"{result['p50_ms']:.1f} / {result['p95_ms']:.1f} / {result['p99_ms']:.1f} ms",
+            loads,
+            result["p95_ms"] <= 20,
+        )
+        if args.profile:
+            summary = profile(server, plan, conns=args.conns, seconds=args.seconds, tmp=tmp)
+            log(f"{kind}: profile: {summary}")
+            report.notes.append(f"py-spy on the {kind} worker under the same load: {summary}")
+        log(f"{kind}: isolation probe, {args.probe:,} object requests")
+        before = load()
+        started = time.perf_counter()
+        counts = await isolation_probe(server.port, city, principals, requests=args.probe, seed=9)
+        loads = f"{before} → {load()}"
+        kinds = failure_kinds(server.log_path.read_text(errors="replace"))
+        log(f"{kind}: probe {counts} in {time.perf_counter() - started:.1f}s; server logged {kinds}")
+        report.add(
+            f"{kind}: isolation probe over HTTP ({len(principals)} members of random tenants; "
+            "/t/{id}, /api/v1/tenants/{id}, /tenants?q=, interleaved failing requests)",
+            "0 leaks; own → 200, foreign → 404",
+            f"{counts.requests:,} requests: own 200 {counts.own_200:,}, foreign 404 {counts.foreign_404:,}, "
+            f"searches clean {counts.searches_clean:,}, failed mid-transaction → 500 {counts.failures_500:,} "
+            f"({', '.join(f'{k} {v}' for k, v in kinds.items()) or 'none logged'}), "
+            f"**leaks {counts.leaks}**, unexpected {counts.unexpected}",
+            loads,
+            counts.leaks == 0 and counts.unexpected == 0,
+        )
+        for ex in counts.examples:
+            report.notes.append(f"{kind} probe: {ex}")
+    finally:
+        server.stop()
+        forget_sessions(principals)
+
+
+# -- environment ----------------------------------------------------------------------------------------
+
+
+def environment(pg: dict[str, str]) -> list[str]:
+    cpu = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    redis_version = "?"
+    with contextlib.suppress(Exception):
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL)
+        redis_version = str(client.info("server")["redis_version"])
+        client.close()
+    wrk = _load.wrk_path()
+    wrk_version = "not installed (Python load generator used)"
+    if wrk:
+        out = subprocess.run([wrk, "--version"], capture_output=True, text=True, timeout=10)
+        wrk_version = (out.stdout or out.stderr).splitlines()[0].split(" Copyright")[0]
+    pkgs = ", ".join(
+        f"{p} {version(p)}"
+        for p in ("granian", "uvicorn", "litestar", "sqlalchemy", "advanced-alchemy", "asyncpg", "jinja2")
+    )
+    return [
+        f"- CPUs: {os.cpu_count()} × {cpu}",
+        f"- Python {platform.python_version()} ({platform.python_implementation()}), {platform.system()} "
+        f"{platform.release()}",
+        f"- PostgreSQL {pg['postgres']} (max_connections {pg['max_connections']}, shared_buffers "
+        f"{pg['shared_buffers']}), Redis {redis_version}; all on loopback",
+        f"- {pkgs}",
+        f"- load generator: {wrk_version}",
+    ]
+
+
+def _interrupted(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: unwind through the finally blocks (servers, database)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--tenants", type=int, default=None, help="tenants to generate (10,000; quick 1,000)")
+    parser.add_argument("--quick", action="store_true", help="1,000 tenants, 5 s loads, 1,000 probe requests")
+    parser.add_argument("--iterations", type=int, default=None, help="page-equivalents per arm (step 2)")
+    parser.add_argument("--seconds", type=float, default=None, help="measured load per server (step 3)")
+    parser.add_argument("--conns", type=int, default=16, help="concurrent connections of the load")
+    parser.add_argument("--probe", type=int, default=None, help="object requests of the isolation probe")
+    parser.add_argument("--profile", action="store_true", help="py-spy the app under load (if installed)")
+    parser.add_argument(
+        "--write", action=argparse.BooleanOptionalAction, default=None, help="write bench/results-tenancy.md"
+    )
+    args = parser.parse_args()
+    quick = args.quick
+    args.tenants = args.tenants or (1_000 if quick else 10_000)
+    args.iterations = args.iterations or (1_000 if quick else 5_000)
+    args.seconds = args.seconds or (5.0 if quick else 15.0)
+    args.warmup = 2.0 if quick else 3.0
+    args.probe = args.probe or (1_000 if quick else 10_000)
+    args.principals = 50 if quick else 300
+    write = (not quick) if args.write is None else args.write
+    if args.seconds > 120 or args.probe > 100_000 or args.iterations > 100_000:
+        parser.error("bounded run: --seconds ≤ 120, --probe ≤ 100,000, --iterations ≤ 100,000")
+
+    from portal.core.logging import configure
+
+    configure("WARNING")
+    signal.signal(signal.SIGTERM, _interrupted)
+
+    started = time.perf_counter()
+    report = Report()
+    if not _load.wrk_path():
+        log("wrk is MISSING (apt-get install -y wrk): using the Python asyncio load generator instead")
+    pg = asyncio.run(_city.server_facts())
+    env_lines = environment(pg)
+    db_name = None
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        try:
+            before = load()
+            db_name = _city.create_database()
+            city = asyncio.run(_city.generate_city(db_name, args.tenants))
+            log(
+                f"database {db_name}: {len(city.tenants):,} tenants, {city.users:,} users, "
+                f"{city.memberships:,} memberships in {city.seconds:.1f}s (+ ANALYZE)"
+            )
+            report.add(
+                "Generated city (PostgreSQL, Core bulk insert + ANALYZE)",
+                "10,000 tenants",
+                f"{len(city.tenants):,} tenants, {city.users:,} users, {city.memberships:,} memberships, "
+                f"{city.jurisdictions} jurisdictions (1 city / 10 districts / 100 streets) in "
+                f"{city.seconds:.1f} s",
+                f"{before} → {load()}",
+                len(city.tenants) >= 10_000 if not quick else None,
+            )
+
+            log(f"query overhead: {args.iterations:,} page-equivalents per arm, interleaved batches")
+            ov = asyncio.run(measure_overhead(db_name, city, iterations=args.iterations, batch=250, tmp=tmp))
+            a, b, c = ov["scoped"], ov["bare"], ov["app_path"]
+            log(f"query overhead: {json.dumps(ov)}")
+            for q in ("p50", "p95"):
+                pct = (a[q] / b[q] - 1) * 100
+                report.add(
+                    f"Scope overhead at {q}: tenant page queries (membership check, user, get_tenant, "
+                    f"roster; {a['statements']} statements) as portal_app + Scope.tenant (criteria + RLS) "
+                    "vs superuser + Scope.system (neither)",
+                    "≤ 10 %",
+                    f"{pct:+.1f} % ({a[q]:.2f} ms vs {b[q]:.2f} ms; {a['n']:,} pages each)",
+                    ov["load"],
+                    pct <= 10,
+                )
+            report.add(
+                "(info) the same page the way provide_principal binds the scope "
+                f"(set_scope again after the check: {c['statements']} statements)",
+                "—",
+                f"p50 {c['p50']:.2f} ms, p95 {c['p95']:.2f} ms ({(c['p50'] / a['p50'] - 1) * 100:+.1f} % vs "
+                "scoped at p50)",
+                ov["load"],
+            )
+
+            for kind in ("granian", "uvicorn"):
+                asyncio.run(serve_and_measure(kind, db_name, city, args, tmp, report))
+        finally:
+            if db_name:
+                _city.drop_database(db_name)
+                log(f"dropped {db_name}")
+    elapsed = time.perf_counter() - started
+    title = "Tenancy benchmark" + (" (quick mode)" if quick else "")
+    doc = "\n".join(
+        [
+            f"# {title}",
+            "",
+            f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `bench/tenancy.py"
+            f"{' --quick' if quick else ''}` in {elapsed:.0f} s. How to read it: `bench/README.md`.",
+            "",
+            *env_lines,
+            "",
+            report.table(),
+            "",
+            *(f"- {n}" for n in report.notes),
+            "",
+        ]
+    )
+    print("\n" + doc)
+    if write:
+        RESULTS.write_text(doc)
+        log(f"wrote {RESULTS.relative_to(ROOT)}")
+    return 0 if all(r.ok is not False for r in report.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
