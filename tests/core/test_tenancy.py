@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 from portal.core.db import Database
 from portal.core.tenancy import Scope, ScopeMissing, ScopeViolation
 from portal.tenants.models import MemberRole, Membership, Tenant, User
-from tests.fixtures.factories import World
+from tests.fixtures.factories import World, build_world
 
 
 async def test_scopeless_query_on_tenant_owned_model_raises(database: Database, world: World) -> None:
@@ -113,9 +113,10 @@ async def test_warden_and_insurer_scopes(database: Database, world: World) -> No
         assert (await session.execute(select(Tenant.id))).first() is None
 
 
-async def test_raw_sql_is_held_by_row_level_security(database: Database, world: World, db_kind: str) -> None:
-    if db_kind != "postgres":
-        pytest.skip("row-level security is PostgreSQL's second line; SQLite has only the ORM scope")
+async def test_raw_sql_is_held_by_row_level_security(pg_only_database: Database) -> None:
+    # Row-level security is PostgreSQL's second line; SQLite has only the ORM scope.
+    database = pg_only_database
+    world = await build_world(database)
     a = world.tenants["a"]
     # text() bypasses the ORM criteria entirely: only RLS stands between the app role and tenant b.
     async with database.session(Scope.tenant(a.id)) as session:
@@ -141,10 +142,11 @@ async def test_raw_sql_is_held_by_row_level_security(database: Database, world: 
 
 
 async def test_scope_does_not_survive_a_failed_transaction_on_a_pooled_connection(
-    database: Database, world: World, db_kind: str
+    pg_only_database: Database,
 ) -> None:
-    if db_kind != "postgres":
-        pytest.skip("transaction-local settings are a PostgreSQL matter")
+    # Transaction-local settings are a PostgreSQL matter.
+    database = pg_only_database
+    world = await build_world(database)
     a = world.tenants["a"]
     for _ in range(5):  # the pool hands the same connections back
         with pytest.raises(RuntimeError):
