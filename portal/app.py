@@ -122,13 +122,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Fire-safety self-compliance portal API",
             version="1",
             path="/api/docs",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[_swagger()],
         ),
         exception_handlers=web.EXCEPTION_HANDLERS,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=State({"settings": settings, "db": db, "storage": storage, "broker": broker}),
         debug=False,
+    )
+
+
+def _swagger() -> SwaggerRenderPlugin:
+    # Served from our own npm install, not a CDN: the docs work on an offline or filtered network.
+    base = "/vendor/swagger-ui-dist"
+    return SwaggerRenderPlugin(
+        js_url=f"{base}/swagger-ui-bundle.js",
+        css_url=f"{base}/swagger-ui.css",
+        standalone_preset_js_url=f"{base}/swagger-ui-standalone-preset.js",
+        path="/",
     )
 
 

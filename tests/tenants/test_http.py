@@ -105,3 +105,17 @@ async def test_language_switch_sets_cookie_and_english_pages(client: AsyncTestCl
     await post_form(client, "/lang", {"lang": "zh_CN"})
     page = await client.get(f"/t/{world.tenants['a'].id}")
     assert 'lang="zh-CN"' in page.text and "人员" in page.text
+
+
+async def test_openapi_docs_are_served_without_a_cdn(client: AsyncTestClient) -> None:
+    docs = await client.get("/api/docs")
+    assert docs.status_code == 200 and "/vendor/swagger-ui-dist/swagger-ui-bundle.js" in docs.text
+    bundle = await client.get("/vendor/swagger-ui-dist/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    schema = (await client.get("/api/docs/openapi.json")).json()
+    assert "/api/v1/tenants/{tenant_id}" in schema["paths"] and "/health" in schema["paths"]
+
+
+async def test_health_reports_each_service(client: AsyncTestClient) -> None:
+    body = (await client.get("/health")).json()
+    assert body == {"status": "ok", "database": "ok", "broker": "ok", "storage": "ok"}
