@@ -9,15 +9,16 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install install-test run test lint format typecheck bench translations check-translations clean
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins the versions CI proved (regenerate: pip freeze --exclude-editable).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c constraints.txt -e .
 	touch $@
 
 # The suite's extras (pytest, Playwright, the SeaweedFS binary, ruff, mypy) only for `make test`.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[test,dev]'
 	touch $@
 
 $(FRONTEND)/node_modules/.installed: $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
