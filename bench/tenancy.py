@@ -124,12 +124,12 @@ async def _page_queries(session: Any, tenant: _city.BenchTenant, member: _city.M
 
 
 async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch: int, tmp: Path) -> dict:
-    from sqlalchemy import event, select
+    """(a) portal_app + Scope.tenant versus (b) superuser + Scope.system, same service calls, alternating
+    batches of ``batch`` pages (the arm that goes first is drawn per round), after a warm-up."""
+    from sqlalchemy import event
 
     from portal.core.db import Database
-    from portal.core.tenancy import Scope, set_scope
-    from portal.tenants import services
-    from portal.tenants.models import Membership, User
+    from portal.core.tenancy import Scope
 
     app_db = Database(_settings(_city.url("portal_app", db), tmp, database_pool_size=2))
     su_db = Database(_settings(_city.url("postgres", db), tmp, database_pool_size=2))
@@ -143,26 +143,7 @@ async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch:
         async with su_db.session(baseline_scope) as s:
             await _page_queries(s, t, m)
 
-    async def app_path(t: _city.BenchTenant, m: _city.Member) -> None:  # (a) as provide_principal binds it
-        async with app_db.sessionmaker() as s:
-            scope = Scope.tenant(t.id)
-            await set_scope(s, scope)  # before the first query: binds only
-            ok = (
-                await s.execute(
-                    select(Membership.id)
-                    .where(Membership.tenant_id == t.id, Membership.user_id == m.user_id)
-                    .limit(1)
-                )
-            ).first()
-            await set_scope(s, scope if ok else None)  # inside the transaction: re-applies the settings
-            user = await s.get(User, m.user_id)
-            found = await services.get_tenant(s, t.id)
-            people = await services.roster(s, t.id)
-            await s.commit()
-            if not (ok and user and found and len(people) == len(t.members)):
-                raise AssertionError("app path came back incomplete")
-
-    arms = {"scoped": scoped, "bare": bare, "app_path": app_path}
+    arms = {"scoped": scoped, "bare": bare}
     statements: dict[str, int] = {}
     counting = {"n": 0}
 
@@ -171,25 +152,23 @@ async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch:
 
     rnd = random.Random(2)
     try:
-        for name, fn in arms.items():  # statements per page (for the report), and the warm-up
-            for engine in (app_db.engine, su_db.engine):
-                event.listen(engine.sync_engine, "before_cursor_execute", count)
+        for name, fn in arms.items():  # warm-up, then count the statements of one page (for the report)
+            for _ in range(min(300, iterations // 5)):
+                t = rnd.choice(city.tenants)
+                await fn(t, rnd.choice(t.members))
+            engine = (app_db if name == "scoped" else su_db).engine.sync_engine
+            event.listen(engine, "before_cursor_execute", count)
             counting["n"] = 0
             t = rnd.choice(city.tenants)
             await fn(t, t.manager)
             statements[name] = counting["n"]
-            for engine in (app_db.engine, su_db.engine):
-                event.remove(engine.sync_engine, "before_cursor_execute", count)
-            for _ in range(min(300, iterations // 5)):
-                t = rnd.choice(city.tenants)
-                await fn(t, rnd.choice(t.members))
+            event.remove(engine, "before_cursor_execute", count)
         samples: dict[str, list[float]] = {k: [] for k in arms}
         loads = [load()]
-        rounds = max(1, iterations // batch)
-        for _ in range(rounds):
+        for _ in range(max(1, iterations // batch)):
             picks = [(t, rnd.choice(t.members)) for t in rnd.choices(city.tenants, k=batch)]
             order = list(arms)
-            rnd.shuffle(order)  # no arm always runs first (or last) in a round
+            rnd.shuffle(order)
             for name in order:
                 fn, out = arms[name], samples[name]
                 for t, m in picks:
@@ -200,7 +179,7 @@ async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch:
     finally:
         await app_db.dispose()
         await su_db.dispose()
-    stats = {}
+    stats: dict[str, Any] = {}
     for name, xs in samples.items():
         xs.sort()
         stats[name] = {
@@ -212,6 +191,134 @@ async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch:
         }
     stats["load"] = " → ".join(loads)
     return stats
+
+
+# -- 3a. CPU per request inside the app process (no HTTP server, no load generator) ---------------------
+
+
+async def _asgi(app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple:
+    """One request straight into the ASGI app; returns (status, headers, body)."""
+    path_only, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path_only,
+        "raw_path": path_only.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    received = False
+    out: dict[str, Any] = {"status": 0, "headers": [], "body": b""}
+
+    async def receive() -> dict:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            out["status"], out["headers"] = message["status"], message.get("headers", [])
+        elif message["type"] == "http.response.body":
+            out["body"] += message.get("body", b"")
+
+    await app(scope, receive, send)
+    cookies = {}
+    for k, v in out["headers"]:
+        if k.lower() == b"set-cookie":
+            name, _, value = v.decode().split(";", 1)[0].partition("=")
+            cookies[name] = value
+    return out["status"], cookies, out["body"]
+
+
+# cProfile's own time grouped by what the code is part of (first match wins).
+PACKAGES = [
+    ("SQLAlchemy", ("sqlalchemy/",)),
+    ("asyncpg", ("asyncpg/",)),
+    ("Litestar (routing, DI, middleware, responses)", ("litestar/",)),
+    ("Redis client (session load + save)", ("redis/",)),
+    ("Jinja2 + markupsafe (template)", ("jinja2/", "markupsafe/", "/templates/")),
+    ("asyncio + sockets (I/O plumbing)", ("asyncio/", "selectors.py", "socket", "select.epoll")),
+    ("portal: scope enforcement (tenancy.py)", ("portal/core/tenancy.py",)),
+    ("portal: other code", ("/portal/",)),
+    ("advanced-alchemy", ("advanced_alchemy/",)),
+    ("greenlet", ("greenlet",)),
+]
+
+
+async def inprocess_ladder(db: str, city: _city.City, *, n: int, tmp: Path, profile: bool) -> dict:
+    """CPU time of the web process per request for three steps of the same signed-in request:
+    ``GET /`` (session + provide_principal, then a redirect), ``GET /api/v1/tenants/{id}`` (+ get_tenant,
+    JSON) and ``GET /t/{id}`` (+ roster, template). 1000 / (ms of CPU) is the ceiling of one process."""
+    import logging
+
+    from portal.app import create_app
+
+    settings = _settings(_city.url("portal_app", db), tmp, redis_url=REDIS_URL, demo=True)
+    app = create_app(settings.model_copy(update={"env": "development"}))
+    logging.getLogger().setLevel(logging.WARNING)  # Litestar's default logging config sets root to INFO
+    tenant = city.tenants[len(city.tenants) // 2]
+    out: dict[str, Any] = {}
+    async with app.lifespan():
+        host = {"host": "127.0.0.1"}
+        _s, cookies, _b = await _asgi(app, "GET", "/", host)
+        token = cookies["portal_csrf"]
+        form = urllib.parse.urlencode({"login": tenant.manager.login}).encode()
+        form_headers = {
+            **host,
+            "cookie": f"portal_csrf={token}",
+            "x-csrftoken": token,
+            "content-type": "application/x-www-form-urlencoded",
+            "content-length": str(len(form)),
+        }
+        status, cookies, _b = await _asgi(app, "POST", "/signin/demo", form_headers, form)
+        if status != 303:
+            raise RuntimeError(f"in-process demo sign-in answered {status}")
+        sid = cookies["portal_session"]
+        headers = {**host, "cookie": f"portal_session={sid}; portal_csrf={token}"}
+        steps = {
+            "GET / (session + principal → redirect)": ("/", 302),
+            "GET /api/v1/tenants/{id} (+ get_tenant, JSON)": (f"/api/v1/tenants/{tenant.id}", 200),
+            "GET /t/{id} (+ roster, template)": (f"/t/{tenant.id}", 200),
+        }
+        for label, (path, expected) in steps.items():
+            for _ in range(min(200, n)):
+                status, _c, _b = await _asgi(app, "GET", path, headers)
+            if status != expected:
+                raise RuntimeError(f"in-process {path} answered {status}")
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                await _asgi(app, "GET", path, headers)
+            out[label] = {
+                "cpu_ms": (time.process_time() - cpu0) * 1000 / n,
+                "wall_ms": (time.perf_counter() - wall0) * 1000 / n,
+            }
+        if profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            prof.enable()
+            for _ in range(n):
+                await _asgi(app, "GET", f"/t/{tenant.id}", headers)
+            prof.disable()
+            totals: dict[str, float] = {}
+            for (filename, _line, func), row in pstats.Stats(prof).stats.items():  # type: ignore[attr-defined]
+                where = filename if filename != "~" else func
+                part = next((name for name, keys in PACKAGES if any(k in where for k in keys)), "other")
+                totals[part] = totals.get(part, 0.0) + row[2]
+            everything = sum(totals.values()) or 1.0
+            out["profile"] = {k: v / everything for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+    redis_delete([f"portal_sessions:{sid}"])
+    return out
 
 
 # -- 3./4. the app over HTTP ----------------------------------------------------------------------------
@@ -313,18 +420,6 @@ class Server:
         except OSError:
             return ""
 
-    def worker_pid(self) -> int | None:
-        """The process that runs the app (granian forks a worker; uvicorn --workers 1 runs in-process)."""
-        if self.proc is None:
-            return None
-        if self.kind == "uvicorn":
-            return self.proc.pid
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        except OSError:
-            return None
-        return int(children[0]) if children else None
-
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
@@ -343,10 +438,12 @@ class Principal:
     tenant: _city.BenchTenant
     member: _city.Member
     session_id: str
+    csrf: str
 
     @property
     def cookie(self) -> str:
-        return f"portal_session={self.session_id}"
+        """Both cookies, as a browser sends them after signing in."""
+        return f"portal_session={self.session_id}; portal_csrf={self.csrf}"
 
 
 async def csrf_cookie(port: int) -> str:
@@ -388,7 +485,7 @@ async def sign_in_many(port: int, people: list[tuple[_city.BenchTenant, _city.Me
                     raise RuntimeError(f"demo sign-in of {member.login} answered {resp.status}")
                 if resp.header("location") != f"/t/{tenant.id}":
                     raise RuntimeError(f"{member.login} landed on {resp.header('location')}")
-                out.append(Principal(tenant, member, sid))
+                out.append(Principal(tenant, member, sid, token))
         finally:
             await conn.close()
 
@@ -396,104 +493,27 @@ async def sign_in_many(port: int, people: list[tuple[_city.BenchTenant, _city.Me
     return out
 
 
-def forget_sessions(principals: list[Principal]) -> None:
+def redis_delete(keys: list[str]) -> None:
     """Delete this run's server-side sessions from Redis (they would otherwise live 12 hours)."""
-    if not principals:
+    if not keys:
         return
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
-        client.delete(*(f"portal_sessions:{p.session_id}" for p in principals))
+        client.delete(*keys)
     finally:
         client.close()
+
+
+def forget_sessions(principals: list[Principal]) -> None:
+    redis_delete([f"portal_sessions:{p.session_id}" for p in principals])
 
 
 def drive(port: int, plan: list[tuple[str, str]], *, conns: int, seconds: float) -> dict:
     if _load.wrk_path():
         return _load.run_wrk(port, plan, conns=conns, seconds=seconds)
     return _load.run_python_load(port, plan, conns=conns, seconds=seconds)
-
-
-def profile(server: Server, plan: list[tuple[str, str]], *, conns: int, seconds: float, tmp: Path) -> str:
-    """py-spy (if installed) on the app process while the load runs: the top own-time frames."""
-    pyspy = VENV_BIN / "py-spy"
-    pid = server.worker_pid()
-    if not pyspy.exists() or pid is None:
-        return "py-spy not installed (pip install py-spy into the venv) or no worker pid"
-    raw = tmp / f"{server.kind}.pyspy.txt"
-    spy = subprocess.Popen(
-        [
-            str(pyspy),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--output",
-            str(raw),
-            "--duration",
-            str(round(seconds) + 1),
-            "--rate",
-            "250",
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        drive(server.port, plan, conns=conns, seconds=seconds)
-    finally:
-        try:
-            spy.wait(timeout=seconds + 30)
-        except subprocess.TimeoutExpired:
-            spy.kill()
-    if not raw.exists():
-        return "py-spy produced no output (ptrace not permitted?)"
-    return summarise_profile(raw)
-
-
-# Frames grouped into the parts of a request, first match wins (checked from the leaf up).
-PARTS = [
-    ("template (jinja2)", ("jinja2/", "/templates/", "portal/frontend/__init__")),
-    ("session store (redis)", ("redis/", "stores/redis", "middleware/session")),
-    ("database driver (asyncpg)", ("asyncpg/",)),
-    ("SQLAlchemy ORM/Core", ("sqlalchemy/",)),
-    ("scope enforcement", ("portal/core/tenancy",)),
-    ("advanced-alchemy", ("advanced_alchemy/",)),
-    ("Litestar (routing, DI, middleware, csrf)", ("litestar/",)),
-    ("msgspec/pydantic", ("msgspec", "pydantic")),
-    ("portal app code", ("portal/",)),
-    ("event loop / server", ("asyncio/", "uvloop", "granian", "uvicorn", "httptools", "h11")),
-]
-
-
-def summarise_profile(raw: Path) -> str:
-    """Share of samples per part (inclusive: a sample counts for the innermost part on its stack)."""
-    totals: dict[str, int] = {}
-    n = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_s = line.rpartition(" ")
-        if not stack or not count_s.isdigit():
-            continue
-        count = int(count_s)
-        frames = stack.split(";")
-        if any("select" in f and ("epoll" in f or "selectors" in f) for f in frames[-2:]) or (
-            frames and "(idle)" in frames[-1]
-        ):
-            part = "idle (waiting for I/O)"
-        else:
-            part = "other"
-            for frame in reversed(frames):
-                hit = next((name for name, keys in PARTS if any(k in frame for k in keys)), None)
-                if hit:
-                    part = hit
-                    break
-        totals[part] = totals.get(part, 0) + count
-        n += count
-    if not n:
-        return "no samples"
-    return ", ".join(f"{k} {v * 100 / n:.0f}%" for k, v in sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
 @dataclass
@@ -639,10 +659,6 @@ async def serve_and_measure(
             loads,
             result["p95_ms"] <= 20,
         )
-        if args.profile:
-            summary = profile(server, plan, conns=args.conns, seconds=args.seconds, tmp=tmp)
-            log(f"{kind}: profile: {summary}")
-            report.notes.append(f"py-spy on the {kind} worker under the same load: {summary}")
         log(f"{kind}: isolation probe, {args.probe:,} object requests")
         before = load()
         started = time.perf_counter()
@@ -717,7 +733,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=None, help="measured load per server (step 3)")
     parser.add_argument("--conns", type=int, default=16, help="concurrent connections of the load")
     parser.add_argument("--probe", type=int, default=None, help="object requests of the isolation probe")
-    parser.add_argument("--profile", action="store_true", help="py-spy the app under load (if installed)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the in-process page requests (where the CPU goes)"
+    )
     parser.add_argument(
         "--write", action=argparse.BooleanOptionalAction, default=None, help="write bench/results-tenancy.md"
     )
@@ -729,6 +747,7 @@ def main() -> int:
     args.warmup = 2.0 if quick else 3.0
     args.probe = args.probe or (1_000 if quick else 10_000)
     args.principals = 50 if quick else 300
+    args.ladder = 300 if quick else 1_000
     write = (not quick) if args.write is None else args.write
     if args.seconds > 120 or args.probe > 100_000 or args.iterations > 100_000:
         parser.error("bounded run: --seconds ≤ 120, --probe ≤ 100,000, --iterations ≤ 100,000")
@@ -767,7 +786,7 @@ def main() -> int:
 
             log(f"query overhead: {args.iterations:,} page-equivalents per arm, interleaved batches")
             ov = asyncio.run(measure_overhead(db_name, city, iterations=args.iterations, batch=250, tmp=tmp))
-            a, b, c = ov["scoped"], ov["bare"], ov["app_path"]
+            a, b = ov["scoped"], ov["bare"]
             log(f"query overhead: {json.dumps(ov)}")
             for q in ("p50", "p95"):
                 pct = (a[q] / b[q] - 1) * 100
@@ -780,14 +799,28 @@ def main() -> int:
                     ov["load"],
                     pct <= 10,
                 )
-            report.add(
-                "(info) the same page the way provide_principal binds the scope "
-                f"(set_scope again after the check: {c['statements']} statements)",
-                "—",
-                f"p50 {c['p50']:.2f} ms, p95 {c['p95']:.2f} ms ({(c['p50'] / a['p50'] - 1) * 100:+.1f} % vs "
-                "scoped at p50)",
-                ov["load"],
+            log(f"app CPU per request, in-process ASGI calls ({args.ladder:,} each)")
+            before = load()
+            ladder = asyncio.run(
+                inprocess_ladder(db_name, city, n=args.ladder, tmp=tmp, profile=args.profile or not quick)
             )
+            loads = f"{before} → {load()}"
+            log(f"app CPU per request: {json.dumps(ladder)}")
+            for label, m in ladder.items():
+                if label == "profile":
+                    continue
+                report.add(
+                    f"(info) app-process CPU per request, in-process ASGI call, 1 at a time: {label}",
+                    "≤ 1 ms for 1,000 req/s per process",
+                    f"{m['cpu_ms']:.2f} ms CPU ({m['wall_ms']:.2f} ms wall) → ceiling ≈ "
+                    f"{1000 / m['cpu_ms']:,.0f} req/s per process",
+                    loads,
+                )
+            if "profile" in ladder:
+                shares = ", ".join(f"{k} {v * 100:.0f} %" for k, v in ladder["profile"].items() if v >= 0.01)
+                report.notes.append(
+                    f"Where the CPU of GET /t/{{id}} goes (cProfile own time, in-process): {shares}"
+                )
 
             for kind in ("granian", "uvicorn"):
                 asyncio.run(serve_and_measure(kind, db_name, city, args, tmp, report))

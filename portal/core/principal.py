@@ -21,6 +21,7 @@ from portal.core.tenancy import Scope
 class ContextKind(enum.StrEnum):
     MEMBER = "member"  # key = tenant id
     WARDEN = "warden"  # key = "" (all the user's grids)
+    COMMITTEE = "committee"  # key = committee id; sees the tenants of the committee's grids
     REGULATOR = "regulator"  # key = jurisdiction id
     INSURER = "insurer"  # key = insurer id
     ADMIN = "admin"  # platform admin: no tenant data
@@ -49,7 +50,7 @@ class Principal:
 
 async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Context]:
     """Every role the user holds. Reads memberships and consents across tenants: run under system scope."""
-    from portal.grid.models import WardenAssignment
+    from portal.grid.models import Committee, CommitteeStaff, WardenAssignment
     from portal.insurer.models import Insurer, InsurerUser
     from portal.tenants.models import Jurisdiction, Membership, RegulatorAssignment, Tenant, User
 
@@ -65,6 +66,14 @@ async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Contex
         if tid not in seen:  # one context per tenant; the strongest role comes first (enum order)
             seen.add(tid)
             out.append(Context(ContextKind.MEMBER, str(tid), name, role.value))
+    for cid, cname in (
+        await session.execute(
+            select(Committee.id, Committee.name_zh)
+            .join(CommitteeStaff, CommitteeStaff.committee_id == Committee.id)
+            .where(CommitteeStaff.user_id == user_id)
+        )
+    ).all():
+        out.append(Context(ContextKind.COMMITTEE, str(cid), cname, "committee"))
     if (
         await session.execute(select(WardenAssignment.id).where(WardenAssignment.user_id == user_id).limit(1))
     ).first():
@@ -97,7 +106,7 @@ async def scope_for(session: AsyncSession, user_id: uuid.UUID, kind: ContextKind
     ``session`` must be unscoped-safe: only non-tenant tables are read here, except the insurer's
     consents, which are read through a system-scope session by the caller.
     """
-    from portal.grid.models import WardenAssignment
+    from portal.grid.models import CommitteeStaff, Grid, WardenAssignment
     from portal.tenants.models import Jurisdiction, RegulatorAssignment
 
     if kind is ContextKind.MEMBER:
@@ -113,6 +122,21 @@ async def scope_for(session: AsyncSession, user_id: uuid.UUID, kind: ContextKind
             .all()
         )
         return Scope.grids(grids) if grids else None
+    if kind is ContextKind.COMMITTEE:
+        committee_id = uuid.UUID(key)
+        staff = (
+            await session.execute(
+                select(CommitteeStaff.id).where(
+                    CommitteeStaff.user_id == user_id, CommitteeStaff.committee_id == committee_id
+                )
+            )
+        ).first()
+        if not staff:
+            return None
+        grids = (
+            (await session.execute(select(Grid.id).where(Grid.committee_id == committee_id))).scalars().all()
+        )
+        return Scope.grids(grids)
     if kind is ContextKind.REGULATOR:
         path = (
             await session.execute(

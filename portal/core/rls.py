@@ -40,6 +40,10 @@ DO $$
 BEGIN
   IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'portal_rw') THEN
     EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO portal_rw';
+    -- The audit log is append-only for the application: only its owner could change a row.
+    IF EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' AND tablename = 'audit_entry') THEN
+      EXECUTE 'REVOKE UPDATE, DELETE, TRUNCATE ON audit_entry FROM portal_rw';
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'portal_scope_tenant_ids') THEN
       EXECUTE 'GRANT EXECUTE ON FUNCTION portal_scope_tenant_ids() TO portal_rw';
     END IF;
@@ -70,6 +74,18 @@ def enable_statements(table: str, column: str = "tenant_id") -> list[str]:
         f"CREATE POLICY {table}_tenant_scope ON {table} "
         f"USING ({column} = ANY ((SELECT portal_scope_tenant_ids())::uuid[])) "
         f"WITH CHECK ({column} = ANY ((SELECT portal_scope_tenant_ids())::uuid[]))",
+    ]
+
+
+def enable_platform_rows(table: str) -> list[str]:
+    """Like :func:`enable_statements`, but rows without a tenant (the platform chain) may be written from
+    any scope, and read only by the system role."""
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {table}_tenant_scope ON {table} "
+        f"USING (tenant_id = ANY ((SELECT portal_scope_tenant_ids())::uuid[])) "
+        f"WITH CHECK (tenant_id IS NULL OR tenant_id = ANY ((SELECT portal_scope_tenant_ids())::uuid[]))",
     ]
 
 

@@ -218,6 +218,8 @@ def _check_new_rows(session: Session, _ctx: Any, _instances: Any) -> None:
             tid = obj.id  # type: ignore[attr-defined]
         else:
             tid = getattr(obj, obj.__scope_column__)
+            if tid is None and getattr(obj, "__platform_rows__", False):
+                continue  # a platform-chain row (e.g. an admin's audit entry) belongs to no tenant
         if scope.kind in (ScopeKind.TENANT, ScopeKind.TENANTS) and tid not in scope.tenant_ids:
             raise ScopeViolation(f"{type(obj).__name__} for a tenant outside the scope")
 

@@ -24,10 +24,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
+from portal.core.audit import services as audit
 from portal.core.i18n import _
 from portal.core.principal import ContextKind, Principal, consenting_tenants, scope_for
 from portal.core.tenancy import Scope as TenancyScope
-from portal.core.tenancy import set_scope
+from portal.core.tenancy import scope_of, set_scope
 
 access_log = structlog.get_logger("portal.access")
 
@@ -59,6 +60,10 @@ class RequestContextMiddleware(ASGIMiddleware):
         scope.setdefault("state", {})["locale"] = locale
         scope["state"]["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        client = scope.get("client")
+        ip = client[0] if client else ""
+        # Until a principal is known, whatever this request records is attributed to an anonymous visitor.
+        audit.set_actor(audit.Actor(label="anonymous", ip=ip, request_id=request_id))
         started = time.perf_counter()
         status = 500
 
@@ -132,7 +137,10 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
             scope = await consenting_tenants(sys_session, user_id, uuid.UUID(key))
     elif kind is not None:
         scope = await scope_for(db_session, user_id, kind, key)
-    await set_scope(db_session, scope)
+    if scope != scope_of(db_session):
+        # Re-applying the scope already bound (a member still a member) would only repeat the same
+        # set_config round trip inside the open transaction.
+        await set_scope(db_session, scope)
     user = await db_session.get(User, user_id)
     if user is None or not user.active:
         request.clear_session()
@@ -143,6 +151,15 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
         Context(kind, key, "")
         if kind is not None and (scope is not None or kind is ContextKind.ADMIN)
         else None
+    )
+    previous = audit.current_actor()
+    audit.set_actor(
+        audit.Actor(
+            label=f"{user.display_name} ({user.login})",
+            user_id=user.id,
+            ip=previous.ip,
+            request_id=previous.request_id,
+        )
     )
     return Principal(
         user_id=user.id, display_name=user.display_name, locale=user.locale, context=context, scope=scope

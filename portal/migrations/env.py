@@ -20,7 +20,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite needs table rebuilds for ALTERs
-        compare_type=True,
+        compare_type=connection.dialect.name == "postgresql",  # SQLite reflects UUIDs as NUMERIC
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from datetime import datetime
 from typing import Any
 
+from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -111,6 +113,9 @@ class User(Base):
     is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
+    # Sessions signed in before this moment are void ("sign out everywhere", a revoked passkey...).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
     # Loading it goes through the scope like any query: a user sees only the memberships in scope.
     memberships: Mapped[list[Membership]] = relationship(viewonly=True, lazy="raise")
 
@@ -140,3 +145,49 @@ class RegulatorAssignment(Base):
 
     jurisdiction: Mapped[Jurisdiction] = relationship(lazy="raise")
     __table_args__ = (UniqueConstraint("user_id", "jurisdiction_id"),)
+
+
+class InvitationKind(enum.StrEnum):
+    MEMBER = "member"  # a manager invites staff (or a new responsible person / manager) into a tenant
+    WARDEN = "warden"  # a committee invites a grid warden
+    COMMITTEE = "committee"  # the platform invites a residents' committee's staff
+    REGULATOR = "regulator"  # the platform invites a regulator for a jurisdiction node
+    INSURER = "insurer"  # the platform invites an insurer's user
+    ADMIN = "admin"  # the platform invites another platform admin
+
+
+class Invitation(Base):
+    """A one-time link (and QR code) that grants one role. Only the token's SHA-256 is stored.
+
+    Not a TenantScoped model: most kinds have no tenant. Services therefore take the tenant (or grid,
+    committee...) from the caller's scope, never from input, and answer 404 for anything else.
+    ``for_user_id`` marks a recovery invitation: accepting it adds a passkey to an existing person.
+    """
+
+    __tablename__ = "invitation"
+    kind: Mapped[InvitationKind] = mapped_column(_enum(InvitationKind, "invitation_kind"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invitee_name: Mapped[str] = mapped_column(String(120))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), index=True
+    )
+    member_role: Mapped[MemberRole | None] = mapped_column(_enum(MemberRole, "member_role"))
+    grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), index=True)
+    committee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("committee.id", ondelete="CASCADE"), index=True
+    )
+    jurisdiction_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jurisdiction.id"), index=True)
+    insurer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("insurer.id", ondelete="CASCADE"), index=True
+    )
+    org_name_zh: Mapped[str | None] = mapped_column(String(200))
+    for_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    accepted_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
