@@ -32,6 +32,7 @@ from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
 from portal.frontend import jinja_environment
+from portal.insurer.routes import InsurerKeyPages
 from portal.tenants.routes import TenantApi, TenantPages
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             TenantPages,
             TenantApi,
+            InsurerKeyPages,
             StorageController,
             create_static_files_router(
                 path="/static", directories=[FRONTEND / "static"], include_in_schema=False
