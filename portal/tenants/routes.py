@@ -54,7 +54,7 @@ class TenantPages(Controller):
         db: DB,
         principal: CurrentPrincipal,
         q: FromQuery[str | None] = None,
-        page_no: Annotated[int, QueryParameter(name="page", ge=1)] = 1,
+        page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
     ) -> Template:
         require_principal(principal)
         tenants, total = await services.list_tenants(
@@ -92,7 +92,7 @@ class TenantApi(Controller):
         self,
         db: DB,
         principal: CurrentPrincipal,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Annotated[int, QueryParameter(ge=0, le=10_000_000)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     ) -> TenantPage:
         require_principal(principal)

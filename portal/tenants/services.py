@@ -151,6 +151,8 @@ async def list_tenants(
     """Tenants visible in the current scope, for regulators and wardens; paginated."""
     require_scope(session)
     stmt = select(Tenant)
+    # Control characters (a NUL byte aborts a PostgreSQL statement) never belong in a name or code.
+    q = "".join(ch for ch in (q or "") if ch.isprintable()).strip()[:100]
     if q:
         stmt = stmt.where(
             Tenant.name_zh.contains(q, autoescape=True) | Tenant.code.contains(q, autoescape=True)

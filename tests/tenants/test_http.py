@@ -119,3 +119,13 @@ async def test_openapi_docs_are_served_without_a_cdn(client: AsyncTestClient) ->
 async def test_health_reports_each_service(client: AsyncTestClient) -> None:
     body = (await client.get("/health")).json()
     assert body == {"status": "ok", "database": "ok", "broker": "ok", "storage": "ok"}
+
+
+async def test_hostile_query_parameters_get_clear_answers(client: AsyncTestClient, world: World) -> None:
+    await sign_in(client, world.users["regulator"].login)
+    nul = await client.get("/tenants", params={"q": "测试\x00单位"})
+    assert nul.status_code == 200  # the control character is dropped, the search still runs
+    huge = await client.get("/api/v1/tenants/", params={"offset": str(2**63)})
+    assert huge.status_code == 400 and huge.json()["status"] == 400
+    negative = await client.get("/tenants", params={"page": "-1"})
+    assert negative.status_code == 400 and "Traceback" not in negative.text
