@@ -1,0 +1,217 @@
+"""The hazard state machine (DESIGN section 3): open → in_rectification → awaiting_verification → closed,
+``rejected`` sending it back to in_rectification, ``overdue`` a flag. Every transition is an event row."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.core.audit import services as audit
+from portal.selfcheck.models import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus
+from portal.selfcheck.policy import DEFAULT_POLICY, Policy, hazard_deadline
+from portal.selfcheck.schemas import Severity
+
+
+class ActorKind(enum.StrEnum):
+    MEMBER = "member"  # someone of the tenant itself
+    WARDEN = "warden"
+    REGULATOR = "regulator"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class HazardActor:
+    kind: ActorKind
+    user_id: uuid.UUID | None
+    can_verify: bool = False  # a member: manager or responsible person (staff cannot verify)
+
+    @property
+    def outside(self) -> bool:
+        return self.kind in (ActorKind.WARDEN, ActorKind.REGULATOR)
+
+
+class HazardRefused(ValueError):
+    """A transition the state machine does not allow; ``code`` names it for a translated message."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Action(enum.StrEnum):
+    START = "start"  # open → in_rectification
+    SUBMIT_FIX = "submit_fix"  # in_rectification → awaiting_verification
+    VERIFY = "verify"  # awaiting_verification → closed
+    REJECT = "reject"  # awaiting_verification → in_rectification
+    FIX_ON_THE_SPOT = "fix_on_the_spot"  # open → closed (general) / awaiting_verification (major)
+
+
+TRANSITIONS: dict[tuple[HazardStatus, Action], HazardStatus] = {
+    (HazardStatus.OPEN, Action.START): HazardStatus.IN_RECTIFICATION,
+    (HazardStatus.IN_RECTIFICATION, Action.SUBMIT_FIX): HazardStatus.AWAITING_VERIFICATION,
+    (HazardStatus.AWAITING_VERIFICATION, Action.VERIFY): HazardStatus.CLOSED,
+    (HazardStatus.AWAITING_VERIFICATION, Action.REJECT): HazardStatus.IN_RECTIFICATION,
+    (HazardStatus.OPEN, Action.FIX_ON_THE_SPOT): HazardStatus.CLOSED,
+}
+
+
+@dataclass
+class OpenHazard:
+    """What a new hazard needs; reason and fix guidance come from the checklist item when there is one."""
+
+    source: HazardSource
+    title: str
+    severity: Severity
+    item: ChecklistItem | None = None
+    note: str = ""
+    selfcheck_id: uuid.UUID | None = None
+    responsible_user_id: uuid.UUID | None = None
+    deadline_at: datetime | None = None
+    evidence_ids: list[str] = field(default_factory=list)
+
+
+def _event(
+    hazard: Hazard,
+    action: str,
+    before: HazardStatus | None,
+    actor: HazardActor,
+    reason: str,
+    evidence_ids: list[str],
+    at: datetime,
+) -> HazardEvent:
+    return HazardEvent(
+        tenant_id=hazard.tenant_id,
+        hazard_id=hazard.id,
+        action=action,
+        from_status=before,
+        to_status=hazard.status,
+        actor_user_id=actor.user_id,
+        actor_kind=actor.kind.value,
+        reason=reason,
+        evidence_ids=evidence_ids,
+        at=at,
+    )
+
+
+async def open_hazard(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    spec: OpenHazard,
+    actor: HazardActor,
+    *,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> Hazard:
+    now = now or datetime.now(UTC)
+    if spec.deadline_at is not None and spec.deadline_at <= now:
+        raise HazardRefused("deadline_in_past")
+    item = spec.item
+    hazard = Hazard(
+        tenant_id=tenant_id,
+        source=spec.source,
+        selfcheck_id=spec.selfcheck_id,
+        item_id=item.id if item else None,
+        item_code=item.code if item else None,
+        title=spec.title,
+        note=spec.note,
+        reason_zh=item.why_zh if item else "",
+        reason_en=item.why_en if item else "",
+        how_to_fix_zh=item.how_to_fix_zh if item else "",
+        how_to_fix_en=item.how_to_fix_en if item else "",
+        severity=spec.severity,
+        status=HazardStatus.OPEN,
+        deadline_at=spec.deadline_at or hazard_deadline(now, spec.severity is Severity.MAJOR, policy),
+        responsible_user_id=spec.responsible_user_id,
+        opened_by_id=actor.user_id,
+        opened_at=now,
+        immediate_fix_possible=item.immediate_fix_possible if item else False,
+    )
+    session.add(hazard)
+    await session.flush()
+    session.add(_event(hazard, "open", None, actor, spec.note, spec.evidence_ids, now))
+    await audit.record(
+        session,
+        "hazard.opened",
+        tenant_id=tenant_id,
+        object_type="hazard",
+        object_id=hazard.id,
+        detail={"severity": spec.severity.value, "item": hazard.item_code, "source": spec.source.value},
+    )
+    return hazard
+
+
+def check_allowed(
+    hazard: Hazard,
+    action: Action,
+    actor: HazardActor,
+    *,
+    reason: str = "",
+    evidence_ids: list[str] | None = None,
+) -> HazardStatus:
+    """The status ``action`` leads to, or :class:`HazardRefused` naming the rule that forbids it."""
+    target = TRANSITIONS.get((hazard.status, action))
+    if target is None:
+        raise HazardRefused("not_allowed_in_state")
+    major = hazard.severity is Severity.MAJOR
+    if action in (Action.VERIFY, Action.REJECT):
+        if major and not actor.outside:
+            raise HazardRefused("major_needs_outside_verifier")
+        if not major and not (actor.outside or actor.can_verify):
+            raise HazardRefused("verifier_role")
+    if action is Action.REJECT and not reason.strip():
+        raise HazardRefused("reason_required")
+    if action in (Action.SUBMIT_FIX, Action.FIX_ON_THE_SPOT) and not reason.strip():
+        raise HazardRefused("describe_the_fix")
+    if action is Action.FIX_ON_THE_SPOT:
+        if not hazard.immediate_fix_possible:
+            raise HazardRefused("not_fixable_on_the_spot")
+        if not evidence_ids:
+            raise HazardRefused("evidence_required")
+        if major:  # made safe now, but a major hazard still closes only on outside verification
+            return HazardStatus.AWAITING_VERIFICATION
+    if action is Action.SUBMIT_FIX and not evidence_ids:
+        raise HazardRefused("evidence_required")
+    return target
+
+
+async def transition(
+    session: AsyncSession,
+    hazard: Hazard,
+    action: Action,
+    actor: HazardActor,
+    *,
+    reason: str = "",
+    evidence_ids: list[str] | None = None,
+    now: datetime | None = None,
+) -> Hazard:
+    now = now or datetime.now(UTC)
+    target = check_allowed(hazard, action, actor, reason=reason, evidence_ids=evidence_ids)
+    before = hazard.status
+    hazard.status = target
+    if target is HazardStatus.CLOSED:
+        hazard.closed_at = now
+    if action is Action.REJECT:
+        hazard.rejections += 1
+    session.add(_event(hazard, action.value, before, actor, reason, list(evidence_ids or []), now))
+    await session.flush()
+    await audit.record(
+        session,
+        f"hazard.{action.value}",
+        tenant_id=hazard.tenant_id,
+        object_type="hazard",
+        object_id=hazard.id,
+        detail={"from": before.value, "to": target.value},
+    )
+    return hazard
+
+
+def mark_overdue(hazard: Hazard, now: datetime) -> bool:
+    """Set the overdue flag if the deadline passed while not closed. True when it changed."""
+    if hazard.status is not HazardStatus.CLOSED and hazard.overdue_at is None and hazard.deadline_at < now:
+        hazard.overdue_at = now
+        return True
+    return False

@@ -1,0 +1,275 @@
+"""The monthly self-check (DESIGN section 3): due → in_progress → submitted → signed, ``overdue`` a flag.
+
+Answering saves item by item; submitting freezes the answers, fixes the report's SHA-256 (what the
+responsible person signs) and opens a hazard for every failed item with the item's reason and fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from portal.core.audit import services as audit
+from portal.selfcheck import catalogue
+from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
+from portal.selfcheck.models import (
+    Answer,
+    ChecklistItem,
+    HazardSource,
+    SelfCheck,
+    SelfCheckAnswer,
+    SelfCheckStatus,
+)
+from portal.selfcheck.policy import DEFAULT_POLICY, Policy, signing_deadline
+from portal.selfcheck.schemas import Severity
+from portal.tenants.models import MemberRole, Membership, Tenant
+
+
+class SelfCheckRefused(ValueError):
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def ensure_selfcheck(
+    session: AsyncSession, tenant: Tenant, period: str, *, policy: Policy = DEFAULT_POLICY
+) -> SelfCheck | None:
+    """The tenant's self-check for ``period``, created if missing (idempotent). ``None`` if no checklist
+    applies to the tenant."""
+    existing = (
+        await session.execute(
+            select(SelfCheck).where(SelfCheck.tenant_id == tenant.id, SelfCheck.period == period)
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    checklist = await catalogue.checklist_for(session, tenant)
+    if checklist is None:
+        return None
+    sc = SelfCheck(
+        tenant_id=tenant.id,
+        checklist_id=checklist.id,
+        period=period,
+        status=SelfCheckStatus.DUE,
+        deadline_at=signing_deadline(period, policy),
+    )
+    session.add(sc)
+    await session.flush()
+    await audit.record(
+        session,
+        "selfcheck.created",
+        tenant_id=tenant.id,
+        object_type="selfcheck",
+        object_id=sc.id,
+        detail={"period": period, "checklist": checklist.code, "version": checklist.version},
+    )
+    return sc
+
+
+async def load(session: AsyncSession, selfcheck_id: uuid.UUID) -> SelfCheck | None:
+    """A self-check in scope with its checklist items and answers (``None`` → 404)."""
+    return (
+        await session.execute(
+            select(SelfCheck)
+            .where(SelfCheck.id == selfcheck_id)
+            .options(
+                selectinload(SelfCheck.answers),
+                selectinload(SelfCheck.checklist).selectinload(catalogue.Checklist.items),
+            )
+        )
+    ).scalar_one_or_none()
+
+
+def _item(sc: SelfCheck, item_code: str) -> ChecklistItem:
+    for item in sc.checklist.items:
+        if item.code == item_code:
+            return item
+    raise SelfCheckRefused("unknown_item")
+
+
+async def answer(
+    session: AsyncSession,
+    sc: SelfCheck,
+    item_code: str,
+    value: Answer,
+    *,
+    user_id: uuid.UUID,
+    note: str = "",
+    now: datetime | None = None,
+) -> SelfCheckAnswer:
+    """Save one answer (save-as-you-go). Refused once the self-check is submitted."""
+    if sc.status not in (SelfCheckStatus.DUE, SelfCheckStatus.IN_PROGRESS):
+        raise SelfCheckRefused("already_submitted")
+    item = _item(sc, item_code)
+    now = now or datetime.now(UTC)
+    note = note.strip()[:2000]
+    if value is Answer.FAIL and not note:
+        raise SelfCheckRefused("fail_needs_note")
+    row = next((a for a in sc.answers if a.item_code == item_code), None)
+    if row is None:
+        row = SelfCheckAnswer(
+            tenant_id=sc.tenant_id,
+            selfcheck_id=sc.id,
+            item_id=item.id,
+            item_code=item_code,
+            answer=value,
+            note=note,
+            answered_by_id=user_id,
+            answered_at=now,
+        )
+        session.add(row)
+        sc.answers.append(row)
+    else:
+        row.answer, row.note, row.answered_by_id, row.answered_at = value, note, user_id, now
+    if sc.status is SelfCheckStatus.DUE:
+        sc.status = SelfCheckStatus.IN_PROGRESS
+        sc.started_at = now
+    await session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class Progress:
+    answered: int
+    total: int
+    failed: int
+
+    @property
+    def complete(self) -> bool:
+        return self.answered == self.total
+
+
+def progress(sc: SelfCheck) -> Progress:
+    return Progress(
+        len(sc.answers), len(sc.checklist.items), sum(a.answer is Answer.FAIL for a in sc.answers)
+    )
+
+
+def canonical_report(sc: SelfCheck, tenant: Tenant) -> dict[str, object]:
+    """The frozen content of a report: what is hashed, signed and re-verified later."""
+    answers = sorted(sc.answers, key=lambda a: a.item_code)
+    return {
+        "type": "monthly-selfcheck",
+        "tenant": {"id": str(tenant.id), "code": tenant.code, "name": tenant.name_zh, "uscc": tenant.uscc},
+        "period": sc.period,
+        "checklist": {"code": sc.checklist.code, "version": sc.checklist.version},
+        "answers": [{"item": a.item_code, "answer": a.answer.value, "note": a.note} for a in answers],
+        "submitted_at": sc.submitted_at.astimezone(UTC).isoformat() if sc.submitted_at else None,
+    }
+
+
+def report_hash(report: dict[str, object]) -> str:
+    body = json.dumps(report, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def submit(
+    session: AsyncSession,
+    sc: SelfCheck,
+    tenant: Tenant,
+    *,
+    user_id: uuid.UUID,
+    now: datetime | None = None,
+    policy: Policy = DEFAULT_POLICY,
+) -> list[uuid.UUID]:
+    """Freeze the answers and open a hazard per failed item. Returns the new hazard ids."""
+    if sc.status not in (SelfCheckStatus.DUE, SelfCheckStatus.IN_PROGRESS):
+        raise SelfCheckRefused("already_submitted")
+    if not progress(sc).complete:
+        raise SelfCheckRefused("incomplete")
+    now = now or datetime.now(UTC)
+    sc.status = SelfCheckStatus.SUBMITTED
+    sc.submitted_at = now
+    sc.submitted_by_id = user_id
+    sc.report_sha256 = report_hash(canonical_report(sc, tenant))
+    actor = HazardActor(ActorKind.MEMBER, user_id)
+    items = {i.code: i for i in sc.checklist.items}
+    opened = []
+    for a in sorted(sc.answers, key=lambda a: a.item_code):
+        if a.answer is not Answer.FAIL:
+            continue
+        item = items[a.item_code]
+        hazard = await open_hazard(
+            session,
+            sc.tenant_id,
+            OpenHazard(
+                source=HazardSource.SELFCHECK,
+                title=item.text_zh,
+                severity=Severity(item.severity),
+                item=item,
+                note=a.note,
+                selfcheck_id=sc.id,
+            ),
+            actor,
+            now=now,
+            policy=policy,
+        )
+        opened.append(hazard.id)
+    await session.flush()
+    await audit.record(
+        session,
+        "selfcheck.submitted",
+        tenant_id=sc.tenant_id,
+        object_type="selfcheck",
+        object_id=sc.id,
+        detail={"period": sc.period, "sha256": sc.report_sha256, "hazards": [str(h) for h in opened]},
+    )
+    return opened
+
+
+async def is_responsible(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+    row = await session.execute(
+        select(Membership.id).where(
+            Membership.tenant_id == tenant_id,
+            Membership.user_id == user_id,
+            Membership.role == MemberRole.RESPONSIBLE,
+        )
+    )
+    return row.first() is not None
+
+
+async def mark_signed(
+    session: AsyncSession,
+    sc: SelfCheck,
+    *,
+    user_id: uuid.UUID,
+    signed_sha256: str,
+    now: datetime | None = None,
+) -> SelfCheck:
+    """Record the responsible person's signature over the frozen report (the WebAuthn assertion itself is
+    verified and stored by the signing service before this is called)."""
+    if sc.status is not SelfCheckStatus.SUBMITTED:
+        raise SelfCheckRefused(
+            "not_submitted" if sc.status is not SelfCheckStatus.SIGNED else "already_signed"
+        )
+    if not await is_responsible(session, sc.tenant_id, user_id):
+        raise SelfCheckRefused("only_responsible_signs")
+    if signed_sha256 != sc.report_sha256:
+        raise SelfCheckRefused("report_changed")
+    sc.status = SelfCheckStatus.SIGNED
+    sc.signed_at = now or datetime.now(UTC)
+    sc.signed_by_id = user_id
+    await session.flush()
+    await audit.record(
+        session,
+        "selfcheck.signed",
+        tenant_id=sc.tenant_id,
+        object_type="selfcheck",
+        object_id=sc.id,
+        detail={"period": sc.period, "sha256": sc.report_sha256},
+    )
+    return sc
+
+
+def mark_overdue(sc: SelfCheck, now: datetime) -> bool:
+    if sc.status is not SelfCheckStatus.SIGNED and sc.overdue_at is None and sc.deadline_at < now:
+        sc.overdue_at = now
+        return True
+    return False
