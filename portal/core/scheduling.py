@@ -6,6 +6,10 @@ insert the ``(job, period_key)`` row runs it; every other process sees the uniqu
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,3 +39,28 @@ async def claim_run(session: AsyncSession, job: str, period_key: str) -> bool:
     )
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- the registry of periodic jobs (domains register; the worker's scheduler enqueues them) -------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+Job = Callable[[AsyncSession, str], Awaitable[None]]
+JOBS: dict[str, tuple[Callable[[datetime], str], Job]] = {}
+
+
+def periodic(name: str, period_key: Callable[[datetime], str]) -> Callable[[Job], Job]:
+    """Register ``fn(session, period_key)`` to run once per period (the key function names the period)."""
+
+    def register(fn: Job) -> Job:
+        JOBS[name] = (period_key, fn)
+        return fn
+
+    return register
+
+
+def daily_key(now: datetime) -> str:
+    return now.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+
+
+def monthly_key(now: datetime) -> str:
+    return now.astimezone(SHANGHAI).strftime("%Y-%m")

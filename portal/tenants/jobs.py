@@ -1,0 +1,20 @@
+"""Periodic jobs of the tenancy core."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.core import outbox
+from portal.core.scheduling import daily_key, periodic
+from portal.tenants.models import Tenant
+from portal.tenants.services import READINESS_TOPIC
+
+
+@periodic("tenants.nightly_readiness", daily_key)
+async def nightly_readiness(session: AsyncSession, period_key: str) -> None:
+    """Nightly safety net: recompute every active tenant's readiness (through the outbox, one row each)."""
+    for tid in (await session.execute(select(Tenant.id).where(Tenant.active.is_(True)))).scalars():
+        await outbox.emit(
+            session, READINESS_TOPIC, {"tenant_id": str(tid), "period": period_key}, tenant_id=tid
+        )
