@@ -273,3 +273,24 @@ def mark_overdue(sc: SelfCheck, now: datetime) -> bool:
         sc.overdue_at = now
         return True
     return False
+
+
+async def list_for_tenant(session: AsyncSession, tenant_id: uuid.UUID, *, limit: int = 24) -> list[SelfCheck]:
+    """The tenant's self-checks, newest period first (two years by default)."""
+    rows = await session.execute(
+        select(SelfCheck)
+        .where(SelfCheck.tenant_id == tenant_id)
+        .order_by(SelfCheck.period.desc())
+        .limit(limit)
+    )
+    return list(rows.scalars())
+
+
+def sections(sc: SelfCheck) -> list[tuple[str, str, list[tuple[ChecklistItem, SelfCheckAnswer | None]]]]:
+    """Items grouped by section in checklist order, each with its answer so far."""
+    answers = {a.item_code: a for a in sc.answers}
+    grouped: dict[str, tuple[str, str, list[tuple[ChecklistItem, SelfCheckAnswer | None]]]] = {}
+    for item in sc.checklist.items:
+        entry = grouped.setdefault(item.section_zh, (item.section_zh, item.section_en, []))
+        entry[2].append((item, answers.get(item.code)))
+    return list(grouped.values())

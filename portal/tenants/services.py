@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from portal.core import outbox
+from portal.core.audit import services as audit
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc
 from portal.tenants.models import (
@@ -104,6 +105,19 @@ async def register_tenant(
     )
     session.add(tenant)
     await session.flush()
+    # Onboarding is a platform act (platform chain) and the first entry of the tenant's own chain.
+    detail = {"code": code, "kind": kind.value, "name_zh": name_zh, "jurisdiction": jurisdiction.path}
+    await audit.record(
+        session, "tenant.registered", tenant_id=None, object_type="tenant", object_id=tenant.id, detail=detail
+    )
+    await audit.record(
+        session,
+        "tenant.registered",
+        tenant_id=tenant.id,
+        object_type="tenant",
+        object_id=tenant.id,
+        detail=detail,
+    )
     return tenant
 
 
@@ -111,6 +125,14 @@ async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Me
     membership = Membership(tenant_id=tenant.id, user_id=user.id, role=role)
     session.add(membership)
     await session.flush()
+    await audit.record(
+        session,
+        "member.added",
+        tenant_id=tenant.id,
+        object_type="membership",
+        object_id=membership.id,
+        detail={"user_id": str(user.id), "display_name": user.display_name, "role": role.value},
+    )
     # The tenant's readiness depends on its roster: recompute it in the background, durably.
     await outbox.emit(session, READINESS_TOPIC, {"tenant_id": str(tenant.id)}, tenant_id=tenant.id)
     return membership
@@ -210,3 +232,11 @@ async def assign_regulator(
         )
     )
     await session.flush()
+
+
+async def roles_of(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> set[MemberRole]:
+    """The roles a person holds in one tenant (empty when none)."""
+    rows = await session.execute(
+        select(Membership.role).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
+    )
+    return set(rows.scalars())
