@@ -215,3 +215,37 @@ def mark_overdue(hazard: Hazard, now: datetime) -> bool:
         hazard.overdue_at = now
         return True
     return False
+
+
+async def list_hazards(
+    session: AsyncSession, tenant_id: uuid.UUID, *, open_only: bool = False
+) -> list[Hazard]:
+    """Open hazards first (majors, then the oldest), then closed ones newest first."""
+    from sqlalchemy import case, select
+
+    stmt = select(Hazard).where(Hazard.tenant_id == tenant_id)
+    if open_only:
+        stmt = stmt.where(Hazard.status != HazardStatus.CLOSED)
+    stmt = stmt.order_by(
+        case((Hazard.status == HazardStatus.CLOSED, 1), else_=0),
+        case((Hazard.severity == Severity.MAJOR, 0), else_=1),
+        Hazard.opened_at,
+    ).limit(200)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def load_hazard(session: AsyncSession, hazard_id: uuid.UUID) -> Hazard | None:
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    stmt = select(Hazard).where(Hazard.id == hazard_id).options(selectinload(Hazard.events))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def evidence_since_last_step(session: AsyncSession, hazard: Hazard) -> list[str]:
+    """Photos attached to the hazard since its last transition: the proof of the step being taken now."""
+    from portal.evidence.models import OwnerType
+    from portal.evidence.services import gallery
+
+    last = max((e.at for e in hazard.events), default=hazard.opened_at)
+    return [str(e.id) for e in await gallery(session, OwnerType.HAZARD, hazard.id) if e.created_at >= last]
