@@ -200,3 +200,81 @@ class HazardEvent(Base, TenantScoped):
     at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
     hazard: Mapped[Hazard] = relationship(back_populates="events", lazy="raise")
+
+
+class PatrolRound(enum.StrEnum):
+    DAILY = "daily"  # the key unit's daily walk-through (61号令 第25条)
+    OPENING = "opening"  # every 2 hours while a public gathering place is open
+    CLOSING = "closing"  # after closing: leftover embers, power off
+    NIGHT = "night"  # night rounds (hospitals, elderly homes, boarding schools, hotels...)
+
+
+class Patrol(Base, TenantScoped):
+    """防火巡查: a short walk-through log. Findings open hazards (source ``patrol``)."""
+
+    __tablename__ = "patrol"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    checklist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checklist.id"))
+    round: Mapped[PatrolRound] = mapped_column(_enum(PatrolRound, "patrol_round"))
+    day: Mapped[str] = mapped_column(String(10), index=True)  # Asia/Shanghai date, e.g. 2026-11-23
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    patroller_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    # {"KEY-P-01": {"answer": "pass", "note": ""}, ...}: a patrol is short and read as a whole.
+    results: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LedgerKind(enum.StrEnum):
+    OVERDUE_SELFCHECK = "overdue_selfcheck"
+    MISSED_PATROL = "missed_patrol"
+    OVERDUE_HAZARD = "overdue_hazard"
+    REOPENED_HAZARD = "reopened_hazard"
+    IGNORED_ORDER = "ignored_order"
+
+
+class LadderStep(enum.StrEnum):
+    """Who is on the hook now; the ladder climbs after configurable delays."""
+
+    MANAGER = "manager"
+    RESPONSIBLE = "responsible"
+    WARDEN = "warden"
+    REGULATOR = "regulator"
+
+
+class AccountabilityEntry(Base, TenantScoped):
+    """自负: one lapse in the tenant's accountability ledger, attributed to a person, escalating."""
+
+    __tablename__ = "accountability_entry"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[LedgerKind] = mapped_column(_enum(LedgerKind, "ledger_kind"))
+    subject_type: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    attributed_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    step: Mapped[LadderStep] = mapped_column(_enum(LadderStep, "ladder_step"))
+    opened_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # One entry per lapse, however often the jobs that find lapses run.
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "subject_id"),)
+
+
+class Notification(Base):
+    """An in-app inbox message (e-mail/SMS copies go through the sender interface). Belongs to a person,
+    not a tenant: the inbox shows one person's messages across their roles."""
+
+    __tablename__ = "notification"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("tenant.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(String(300), default="")
+    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Dedup key so that a job that runs twice does not notify twice.
+    dedup_key: Mapped[str] = mapped_column(String(120))
+    __table_args__ = (UniqueConstraint("user_id", "dedup_key"),)
