@@ -6,33 +6,40 @@ from datetime import timedelta
 from pathlib import Path
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
-from litestar.stores.base import Store
-from litestar.stores.file import FileStore
-from litestar.stores.memory import MemoryStore
-from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
 
 from portal.config import Settings, get_settings
-from portal.core import web
+from portal.core import access, rate_limits, web
+from portal.core.audit.routes import AuditPages
+from portal.core.auth import sessions
+from portal.core.auth.passkey_routes import PasskeyController
 from portal.core.auth.routes import AuthController
+from portal.core.auth.session_routes import SessionPages
 from portal.core.db import Database
 from portal.core.health import health
 from portal.core.home import home
 from portal.core.logging import configure as configure_logging
+from portal.core.notify.routes import InboxPages
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
+from portal.evidence.routes import EvidenceController, EvidencePages
+from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
 from portal.insurer.routes import InsurerKeyPages
+from portal.selfcheck.accountability_routes import AccountabilityPages
+from portal.selfcheck.hazard_routes import HazardPages
+from portal.selfcheck.patrol_routes import PatrolPages
+from portal.selfcheck.routes import SelfCheckPages
+from portal.tenants.invitation_routes import InvitationPages, InviteLinkPages
 from portal.tenants.routes import TenantApi, TenantPages
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -51,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         s3_access_key=settings.s3_access_key,
         s3_secret_key=settings.s3_secret_key,
     )
+    use_evidence_storage(storage)  # the embedded worker's evidence jobs use the app's storage
     from worker.setup import setup as setup_worker
 
     broker = setup_worker(settings)
@@ -79,36 +87,55 @@ def create_app(settings: Settings | None = None) -> Litestar:
         before_send_handler="autocommit_include_redirects",
         create_all=False,
     )
-    session_store = _session_store(settings)
-    secure = settings.env == "production"
+    secure = sessions.secure_cookies(settings)
     return Litestar(
         route_handlers=[
             home,
             health,
             AuthController,
+            SessionPages,
+            PasskeyController,
             TenantPages,
             TenantApi,
+            AuditPages,
+            InvitationPages,
+            InviteLinkPages,
             InsurerKeyPages,
+            SelfCheckPages,
+            HazardPages,
+            PatrolPages,
+            AccountabilityPages,
+            InboxPages,
             StorageController,
+            EvidenceController,
+            EvidencePages,
             create_static_files_router(
-                path="/static", directories=[FRONTEND / "static"], include_in_schema=False
+                path="/static",
+                directories=[FRONTEND / "static"],
+                include_in_schema=False,
+                opt=dict(access.public(throttle=False)),
             ),
             create_static_files_router(
                 path="/vendor",
                 directories=[FRONTEND / "node_modules"],
                 include_in_schema=False,
                 name="vendor",
+                opt=dict(access.public(throttle=False)),
             ),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
         dependencies={"principal": Provide(web.provide_principal), "db": Provide(web.provide_db)},
         middleware=[
-            ServerSideSessionConfig(
-                key="portal_session", httponly=True, samesite="lax", secure=secure, max_age=12 * 3600
-            ).middleware,
+            sessions.SessionMiddleware(sessions.SessionPolicy.from_settings(settings)),
             web.RequestContextMiddleware(),
+            *rate_limits.middleware(settings),
         ],
-        stores={"sessions": session_store},
+        # Every route declares who may call it (portal/core/access.py); a route without one answers 403.
+        guards=[access.guard],
+        stores={
+            sessions.STORE_NAME: sessions.session_store(settings, db),
+            rate_limits.STORE_NAME: rate_limits.store(settings),
+        },
         csrf_config=CSRFConfig(
             secret=settings.signing_key().decode(),
             cookie_name="portal_csrf",
@@ -124,6 +151,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             title="Fire-safety self-compliance portal API",
             version="1",
             path="/api/docs",
+            openapi_router=Router(
+                "/api/docs", route_handlers=[], include_in_schema=False, opt=access.public()
+            ),
             render_plugins=[_swagger()],
         ),
         exception_handlers=web.EXCEPTION_HANDLERS,
@@ -143,12 +173,3 @@ def _swagger() -> SwaggerRenderPlugin:
         standalone_preset_js_url=f"{base}/swagger-ui-standalone-preset.js",
         path="/",
     )
-
-
-def _session_store(settings: Settings) -> Store:
-    """Redis when configured (several web processes share it); else a file store that survives restarts."""
-    if settings.redis_url:
-        return RedisStore.with_client(url=settings.redis_url, namespace="portal_sessions")
-    if settings.env == "test":
-        return MemoryStore()
-    return FileStore(path=Path("var/sessions"))

@@ -1,4 +1,4 @@
-"""``portal serve | worker | migrate | demo | check``."""
+"""``portal serve | worker | migrate | demo | check | audit verify``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import click
 
 from portal.config import Settings, SettingsError, load_settings
+from portal.core.audit.cli import audit
 
 
 def _settings() -> Settings:
@@ -23,6 +24,9 @@ def _settings() -> Settings:
 @click.group()
 def main() -> None:
     """Fire-safety self-compliance portal."""
+
+
+main.add_command(audit)
 
 
 @main.command()

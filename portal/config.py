@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=2, ge=1, le=64)
     outbox_stale_after_s: int = Field(default=120, ge=5)
     scheduler: bool = True
+    evidence_quota_mb: int = Field(default=2048, ge=1)
+    evidence_max_upload_mb: int = Field(default=20, ge=1, le=5000)
+    evidence_retention_years: int = Field(default=3, ge=1, le=100)
+    # Sessions: idle timeout (sliding, renewed by use) and absolute timeout (from sign-in, never renewed).
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Per client address: sign-in and invitation POSTs, and any other public route for a signed-out visitor.
+    rate_limit_signin_per_minute: int = Field(default=20, ge=1, le=100_000)
+    rate_limit_public_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    # E-mail copies of notifications: smtp://USER:PASS@HOST:587?starttls=1&from=ADDRESS (unset: logged only).
+    smtp_url: str | None = None
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
@@ -73,6 +84,16 @@ class Settings(BaseSettings):
             raise ValueError("must be file://DIRECTORY or s3://BUCKET")
         if parts.scheme == "s3" and len(parts.netloc) < 3:
             raise ValueError("s3:// needs a bucket name of at least 3 characters")
+        return v
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        from portal.core.notify.senders import SmtpSender
+
+        SmtpSender.from_url(v)  # raises ValueError with the expected shape
         return v
 
     @field_validator("display_timezone")

@@ -27,4 +27,11 @@ def setup(settings: Settings) -> dramatiq.Broker:
 
 def _import_handlers() -> None:
     """Importing a domain's services registers its outbox handlers."""
+    import portal.core.notify.services
+    import portal.evidence.jobs
+    import portal.evidence.services
+    import portal.selfcheck.accountability_jobs
+    import portal.selfcheck.evidence_owners
+    import portal.selfcheck.jobs
+    import portal.tenants.jobs
     import portal.tenants.services  # noqa: F401

@@ -9,6 +9,8 @@ from litestar import Request, get
 from litestar.response import Response
 from sqlalchemy import text
 
+from portal.core import access
+
 
 async def check_services(state: Any) -> dict[str, str]:
     """``{"database": "ok", "broker": "ok", "storage": "ok"}`` or an error string per failing part."""
@@ -35,7 +37,13 @@ async def check_services(state: Any) -> dict[str, str]:
     return results
 
 
-@get("/health", include_in_schema=True, tags=["ops"], summary="Database, broker and storage status")
+@get(
+    "/health",
+    include_in_schema=True,
+    tags=["ops"],
+    summary="Database, broker and storage status",
+    opt=access.public(),
+)
 async def health(request: Request) -> Response[dict[str, Any]]:
     results = await check_services(request.app.state)
     ok = all(v == "ok" for v in results.values())

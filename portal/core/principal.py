@@ -46,6 +46,10 @@ class Principal:
     locale: str | None
     context: Context | None
     scope: Scope | None
+    # In a member context: every MemberRole value the person holds in that tenant (access checks use it).
+    roles: frozenset[str] = frozenset()
+    # Set when an insurer's system calls the API with a key instead of a person signing in.
+    api_key_id: uuid.UUID | None = None
 
 
 async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Context]:
@@ -169,6 +173,24 @@ async def consenting_tenants(
             await session.execute(
                 select(Consent.tenant_id).where(
                     Consent.insurer_id == insurer_id, or_(Consent.revoked_at.is_(None))
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return Scope.tenants(ids)
+
+
+async def consenting_tenants_of(session: AsyncSession, insurer_id: uuid.UUID) -> Scope:
+    """The tenants whose consent to this insurer is in force (system-scope session)."""
+    from portal.insurer.models import Consent
+
+    ids = (
+        (
+            await session.execute(
+                select(Consent.tenant_id).where(
+                    Consent.insurer_id == insurer_id, Consent.revoked_at.is_(None)
                 )
             )
         )

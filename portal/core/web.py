@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import NamedDependency
 from litestar.exceptions import (
@@ -26,7 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import i18n
 from portal.core.audit import services as audit
 from portal.core.i18n import _
-from portal.core.principal import ContextKind, Principal, consenting_tenants, scope_for
+from portal.core.principal import (
+    Context,
+    ContextKind,
+    Principal,
+    consenting_tenants,
+    consenting_tenants_of,
+    scope_for,
+)
 from portal.core.tenancy import Scope as TenancyScope
 from portal.core.tenancy import scope_of, set_scope
 
@@ -99,22 +108,90 @@ def _cookies(raw: str) -> dict[str, str]:
 # -- dependencies -------------------------------------------------------------------------------------
 
 
+PRINCIPAL_KEY = "portal.principal"
+
+
+def request_db_session(connection: ASGIConnection[Any, Any, Any, Any]) -> AsyncSession:
+    """The request's SQLAlchemy session (the one the ``db_session`` dependency gives), made on first use.
+
+    Guards run before dependencies are resolved; through this they share the request's session."""
+    from advanced_alchemy.extensions.litestar.plugins.init.plugin import SQLAlchemyInitPlugin
+
+    config = connection.app.plugins.get(SQLAlchemyInitPlugin).config[0]
+    return config.provide_session(connection.app.state, connection.scope)  # type: ignore[return-value]
+
+
+async def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The request's principal, resolved once (by the access guard or by the ``principal`` dependency)."""
+    state = connection.scope.setdefault("state", {})
+    if PRINCIPAL_KEY in state:
+        return state[PRINCIPAL_KEY]
+    return await provide_principal(connection, request_db_session(connection))  # type: ignore[arg-type]
+
+
 async def provide_principal(request: Request, db_session: NamedDependency[AsyncSession]) -> Principal | None:
     """The signed-in person and the scope of their active context, re-checked against the database.
 
-    The scope is bound to the request's session here, before any tenant-owned table is read.
+    The scope is bound to the request's session here, before any tenant-owned table is read. A session
+    past its absolute timeout, or older than the person's ``sessions_valid_after``, is cleared here.
     """
+    state = request.scope.setdefault("state", {})
+    if PRINCIPAL_KEY in state:
+        return state[PRINCIPAL_KEY]
+    principal = await _resolve_principal(request, db_session)
+    state[PRINCIPAL_KEY] = principal
+    return principal
+
+
+async def _api_key_principal(request: Request, db_session: AsyncSession, token: str) -> Principal:
+    """An insurer's system: the key's insurer, scoped to the tenants whose consent is in force."""
+    from portal.insurer import api_keys
+
+    await set_scope(db_session, None)
+    key = await api_keys.authenticate(db_session, token)
+    if key is None:
+        raise NotAuthorizedException(detail=_("The API key is unknown, expired or revoked."))
+    async with request.app.state.db.session(TenancyScope.system("api key consents")) as sys_session:
+        scope = await consenting_tenants_of(sys_session, key.insurer_id)
+    await set_scope(db_session, scope)
+    previous = audit.current_actor()
+    audit.set_actor(
+        audit.Actor(label=f"api-key fsk_{key.prefix}", ip=previous.ip, request_id=previous.request_id)
+    )
+    return Principal(
+        user_id=key.created_by_id or uuid.UUID(int=0),
+        display_name=f"fsk_{key.prefix}",
+        locale=None,
+        context=Context(ContextKind.INSURER, str(key.insurer_id), ""),
+        scope=scope,
+        api_key_id=key.id,
+    )
+
+
+async def _resolve_principal(request: Request, db_session: AsyncSession) -> Principal | None:
+    from portal.core.auth import sessions
     from portal.tenants.models import Membership, User
 
+    bearer = request.headers.get("authorization", "")
+    if bearer[:7].lower() == "bearer ":
+        return await _api_key_principal(request, db_session, bearer[7:].strip())
     session = request.session if request.scope.get("session") is not None else {}
     uid = session.get("uid")
     if not uid:
+        await set_scope(db_session, None)
+        return None
+    settings = request.app.state.settings
+    if sessions.session_refused(
+        session, absolute=timedelta(hours=settings.session_absolute_hours), valid_after=None
+    ):
+        sessions.end_session(request)
         await set_scope(db_session, None)
         return None
     user_id = uuid.UUID(uid)
     ctx = session.get("ctx") or ""
     kind_s, _sep, key = ctx.partition(":")
     scope: TenancyScope | None = None
+    roles: frozenset[str] = frozenset()
     try:
         kind = ContextKind(kind_s) if kind_s else None
     except ValueError:
@@ -122,14 +199,17 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
     if kind is ContextKind.MEMBER:
         scope = TenancyScope.tenant(uuid.UUID(key))
         await set_scope(db_session, scope)
-        still_member = (
-            await db_session.execute(
-                select(Membership.id)
-                .where(Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id)
-                .limit(1)
-            )
-        ).first()
-        if not still_member:
+        roles = frozenset(
+            r.value
+            for r in (
+                await db_session.execute(
+                    select(Membership.role).where(
+                        Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id
+                    )
+                )
+            ).scalars()
+        )
+        if not roles:
             scope = None
     elif kind is ContextKind.INSURER:
         db = request.app.state.db
@@ -145,10 +225,20 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
     if user is None or not user.active:
         request.clear_session()
         return None
+    if sessions.session_refused(
+        session,
+        absolute=timedelta(hours=settings.session_absolute_hours),
+        valid_after=user.sessions_valid_after,
+    ):
+        sessions.end_session(request)
+        await set_scope(db_session, None)
+        return None
     from portal.core.principal import Context
 
+    if kind is ContextKind.ADMIN and not user.is_platform_admin:
+        kind = None  # no longer a platform admin: the context is gone, like a revoked membership
     context = (
-        Context(kind, key, "")
+        Context(kind, key, "", role=_strongest(roles))
         if kind is not None and (scope is not None or kind is ContextKind.ADMIN)
         else None
     )
@@ -162,8 +252,19 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
         )
     )
     return Principal(
-        user_id=user.id, display_name=user.display_name, locale=user.locale, context=context, scope=scope
+        user_id=user.id,
+        display_name=user.display_name,
+        locale=user.locale,
+        context=context,
+        scope=scope,
+        roles=roles if context is not None else frozenset(),
     )
+
+
+def _strongest(roles: frozenset[str]) -> str:
+    from portal.tenants.models import MemberRole
+
+    return next((r.value for r in MemberRole if r.value in roles), "")
 
 
 async def provide_db(
@@ -213,11 +314,23 @@ def error_response(request: Request, exc: Exception) -> Response[Any]:
     # Validation errors carry the field problems; anything else stays generic (no stack traces, no oracles).
     detail = getattr(exc, "extra", None) if status == 400 else None
     if status == 401 and not request.url.path.startswith("/api/"):
-        return Redirect(path=f"/signin?next={request.url.path}")
+        from urllib.parse import urlencode
+
+        from portal.core.auth.sessions import session_ended
+
+        query = {"next": request.url.path, **({"notice": "session_ended"} if session_ended(request) else {})}
+        return Redirect(path=f"/signin?{urlencode(query, safe='/')}")
+    # Headers the exception carries (e.g. RateLimit-* on a 429) go out with the answer.
+    headers = dict(exc.headers or {}) if status == 429 and isinstance(exc, HTTPException) else None
     if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
-        return Response({"status": status, "message": message, "detail": detail}, status_code=status)
+        return Response(
+            {"status": status, "message": message, "detail": detail}, status_code=status, headers=headers
+        )
     return Template(
-        template_name="error.html", context={"status": status, "message": message}, status_code=status
+        template_name="error.html",
+        context={"status": status, "message": message},
+        status_code=status,
+        headers=headers,
     )
 
 

@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 PORTAL = HERE.parent
 # Each domain keeps its pages in its own templates/ folder; the shared layout comes first.
 TEMPLATE_DIRS = [HERE / "templates", *sorted(p for p in PORTAL.glob("*/templates") if p.parent != HERE)]
+TEMPLATE_DIRS += sorted(PORTAL.glob("core/*/templates"))  # core packages (auth...) sit one level deeper
 
 
 def jinja_environment(settings: Settings) -> Environment:

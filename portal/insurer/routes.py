@@ -11,6 +11,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
+from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
@@ -34,6 +35,7 @@ def _insurer_of(principal: Principal | None) -> tuple[Principal, uuid.UUID]:
 class InsurerKeyPages(Controller):
     path = "/insurer/keys"
     include_in_schema = False
+    opt = access.insurer()
 
     @get("/")
     async def keys(self, request: Request, db: DB, principal: CurrentPrincipal) -> Template:

@@ -12,6 +12,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
@@ -43,7 +44,7 @@ _OUTSIDE = {
 async def _actor(db: AsyncSession, me: Principal, tenant: Tenant) -> HazardActor:
     kind = me.context.kind if me.context else None
     if kind in _OUTSIDE:
-        return HazardActor(_OUTSIDE[kind], me.user_id)  # type: ignore[index]
+        return HazardActor(_OUTSIDE[kind], me.user_id)
     if kind is ContextKind.MEMBER:
         roles = await tenant_services.roles_of(db, tenant.id, me.user_id)
         return HazardActor(
@@ -73,6 +74,10 @@ async def _load(
 class HazardPages(Controller):
     path = "/t/{tenant_id:uuid}/hazards"
     include_in_schema = False
+    # Insurers never see hazard details; wardens and regulators verify from outside.
+    opt = access.member() | access.cross_tenant(
+        ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
+    )
 
     @get("/")
     async def index(

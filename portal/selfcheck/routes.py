@@ -12,6 +12,7 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
@@ -59,6 +60,10 @@ def _require_answerer(roles: set[MemberRole]) -> None:
 class SelfCheckPages(Controller):
     path = "/t/{tenant_id:uuid}/selfchecks"
     include_in_schema = False
+    # Members read and (manager, responsible person) answer; the grid and the regulator may look.
+    opt = access.member() | access.cross_tenant(
+        ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
+    )
 
     @get("/")
     async def index(

@@ -10,12 +10,21 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from portal.core import access
+from portal.core.principal import ContextKind
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
 from portal.tenants import services
 from portal.tenants.models import Tenant
+from portal.tenants.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
 from portal.tenants.schemas import TenantOut, TenantPage
 
 PAGE_SIZE = 25
+# Who may ask at all (the scope then decides which tenants they see; another tenant's id is a 404).
+IN_SCOPE = access.member() | access.cross_tenant()
+# The tenant's own page shows its roster (names): not for insurers, who read risk status through the API.
+TENANT_PAGE = access.member() | access.cross_tenant(
+    ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
+)
 
 
 def _out(t: Tenant) -> TenantOut:
@@ -36,7 +45,7 @@ class TenantPages(Controller):
     path = "/"
     include_in_schema = False
 
-    @get("/t/{tenant_id:uuid}")
+    @get("/t/{tenant_id:uuid}", opt=TENANT_PAGE)
     async def tenant_home(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
@@ -45,9 +54,10 @@ class TenantPages(Controller):
         if tenant is None:
             raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
         members = await services.roster(db, tenant.id)
+        await record_cross_tenant_read(db, principal, [tenant.id], TENANT_READ, detail={"via": "web"})
         return page(request, "tenants/home.html", tenant=tenant, members=members)
 
-    @get("/tenants")
+    @get("/tenants", opt=IN_SCOPE)
     async def tenant_list(
         self,
         request: Request,
@@ -59,6 +69,9 @@ class TenantPages(Controller):
         require_principal(principal)
         tenants, total = await services.list_tenants(
             db, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, q=q
+        )
+        await record_cross_tenant_read(
+            db, principal, [t.id for t in tenants], TENANT_LIST_READ, detail={"via": "web"}
         )
         pages = max(1, -(-total // PAGE_SIZE))
         return page(
@@ -76,6 +89,7 @@ class TenantPages(Controller):
 class TenantApi(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]  # noqa: RUF012  (Litestar declares it as a plain attribute)
+    opt = IN_SCOPE
 
     @get("/{tenant_id:uuid}", summary="One tenant in the caller's scope (404 outside it)")
     async def get_tenant(
@@ -85,6 +99,7 @@ class TenantApi(Controller):
         tenant = await services.get_tenant(db, tenant_id)
         if tenant is None:
             raise NotFoundException()
+        await record_cross_tenant_read(db, principal, [tenant.id], TENANT_READ, detail={"via": "api"})
         return _out(tenant)
 
     @get("/", summary="Tenants in the caller's scope, paginated")
@@ -97,4 +112,7 @@ class TenantApi(Controller):
     ) -> TenantPage:
         require_principal(principal)
         rows, total = await services.list_tenants(db, offset=offset, limit=limit)
+        await record_cross_tenant_read(
+            db, principal, [t.id for t in rows], TENANT_LIST_READ, detail={"via": "api"}
+        )
         return TenantPage(items=[_out(t) for t in rows], total=total, offset=offset, limit=limit)

@@ -105,3 +105,25 @@ async def test_foreign_key_is_404_and_other_roles_are_refused(
         assert (await s.get(ApiKey, foreign.key.id)).revoked_at is None  # type: ignore[union-attr]
     await sign_in(client, world.users["manager_a"].login)
     assert (await client.get("/insurer/keys/")).status_code == 403
+
+
+async def test_bearer_key_reads_only_consenting_tenants(
+    client: AsyncTestClient, database: Database, world: World
+) -> None:
+    assert world.insurer is not None
+    async with database.session(Scope.system("test")) as s:
+        new = await api_keys.create_key(s, insurer_id=world.insurer.id, name="pricing", created_by=None)
+    client.cookies.clear()
+    auth = {"Authorization": f"Bearer {new.plaintext}"}
+    listing = await client.get("/api/v1/tenants/", headers=auth)
+    assert listing.status_code == 200
+    assert {i["code"] for i in listing.json()["items"]} == {world.tenants["c"].code}
+    assert (await client.get(f"/api/v1/tenants/{world.tenants['c'].id}", headers=auth)).status_code == 200
+    assert (await client.get(f"/api/v1/tenants/{world.tenants['a'].id}", headers=auth)).status_code == 404
+    for bad in ("Bearer fsk_00000000_nope", "Bearer garbage"):
+        refused = await client.get("/api/v1/tenants/", headers={"Authorization": bad})
+        assert refused.status_code == 401 and refused.json()["status"] == 401
+    async with database.session(Scope.system("test")) as s:
+        assert (await s.get(ApiKey, new.key.id)).last_used_at is not None  # type: ignore[union-attr]
+        await api_keys.revoke_key(s, insurer_id=world.insurer.id, key_id=new.key.id)
+    assert (await client.get("/api/v1/tenants/", headers=auth)).status_code == 401

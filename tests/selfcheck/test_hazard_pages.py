@@ -55,7 +55,7 @@ async def test_foreign_and_insurer_get_404(client: AsyncTestClient, database: Da
     assert (await client.get(f"/t/{world.tenants['a'].id}/hazards/{hazard_c.id}")).status_code == 404
     assert (await client.get(f"/t/{world.tenants['c'].id}/hazards/{hazard_c.id}")).status_code == 404
     await sign_in(client, world.users["insurer"].login)  # consented to by tenant c, but never sees hazards
-    assert (await client.get(f"/t/{world.tenants['c'].id}/hazards/")).status_code == 404
+    assert (await client.get(f"/t/{world.tenants['c'].id}/hazards/")).status_code == 403
     async with database.session(Scope.tenant(world.tenants["c"].id)) as s:
         rows = (await s.execute(select(Hazard.status).where(Hazard.id == hazard_c.id))).scalars().all()
     assert rows == [HazardStatus.OPEN]

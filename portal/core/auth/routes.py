@@ -10,9 +10,10 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from portal.core import i18n
+from portal.core import access, i18n
 from portal.core.auth import services
-from portal.core.i18n import _
+from portal.core.auth.sessions import start_session
+from portal.core.i18n import N_, _
 from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
@@ -23,6 +24,13 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//"):
         return target
     return "/"
+
+
+# Shown on the sign-in page for ``?notice=...`` (any other value shows nothing).
+NOTICES = {
+    "session_ended": N_("Your session has ended. Please sign in again."),
+    "signed_out_everywhere": N_("You have been signed out on all your devices."),
+}
 
 
 def home_of(context: Context | None) -> str:
@@ -39,8 +47,10 @@ class AuthController(Controller):
     path = "/"
     include_in_schema = False
 
-    @get("/signin")
-    async def signin_page(self, request: Request, next: FromQuery[str | None] = None) -> Template:
+    @get("/signin", opt=access.public())
+    async def signin_page(
+        self, request: Request, next: FromQuery[str | None] = None, notice: FromQuery[str | None] = None
+    ) -> Template:
         settings = request.app.state.settings
         users = []
         if services.demo_sign_in_allowed(settings):
@@ -48,13 +58,14 @@ class AuthController(Controller):
                 users = await services.demo_users(session)
         return page(
             request,
-            "signin.html",
+            "auth/signin_notice.html" if notice in NOTICES else "signin.html",
+            notice=_(NOTICES[notice]) if notice in NOTICES else None,
             demo_users=users,
             demo=services.demo_sign_in_allowed(settings),
             next=_safe_next(next),
         )
 
-    @post("/signin/demo")
+    @post("/signin/demo", opt=access.public())
     async def demo_signin(
         self,
         request: Request,
@@ -68,12 +79,7 @@ class AuthController(Controller):
             if user is None:
                 raise NotFoundException()
             contexts = await contexts_for(session, user.id)
-        wanted = str(data.get("ctx", ""))
-        chosen = next((c for c in contexts if c.token == wanted), contexts[0] if contexts else None)
-        request.clear_session()
-        request.set_session(
-            {"uid": str(user.id), "ctx": chosen.token if chosen else "", "locale": user.locale}
-        )
+        chosen = start_session(request, user, contexts, "demo", ctx=str(data.get("ctx", "")))
         return Redirect(
             path=_safe_next(str(data.get("next") or ""))
             if data.get("next") not in (None, "", "/")
@@ -81,19 +87,19 @@ class AuthController(Controller):
             status_code=303,
         )
 
-    @post("/signout")
+    @post("/signout", opt=access.public())  # a session that already ended can still sign out
     async def signout(self, request: Request) -> Redirect:
         request.clear_session()
         return Redirect(path="/signin", status_code=303)
 
-    @get("/switch")
+    @get("/switch", opt=access.signed_in())
     async def switch_page(self, request: Request, principal: CurrentPrincipal) -> Template:
         me = require_principal(principal)
         async with request.app.state.db.session(Scope.system("context switcher")) as session:
             contexts = await contexts_for(session, me.user_id)
         return page(request, "switch.html", contexts=contexts, active=me.context)
 
-    @post("/switch")
+    @post("/switch", opt=access.signed_in())
     async def switch(
         self,
         request: Request,
@@ -109,7 +115,7 @@ class AuthController(Controller):
         request.session["ctx"] = chosen.token
         return Redirect(path=home_of(chosen), status_code=303)
 
-    @post("/lang")
+    @post("/lang", opt=access.public())
     async def set_language(
         self,
         request: Request,

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.config import Settings
+from portal.core.audit import services as audit
 from portal.core.principal import Context, contexts_for
+from portal.core.tenancy import Scope, scope_of, set_scope
 from portal.tenants.models import User
 
 
@@ -46,7 +48,21 @@ async def find_user(session: AsyncSession, login: str) -> User | None:
 
 
 async def set_locale(session: AsyncSession, user_id: uuid.UUID, locale: str) -> None:
+    """The person's page language; a change goes on the platform chain (a user belongs to no tenant)."""
     user = await session.get(User, user_id)
-    if user is not None:
-        user.locale = locale
-        await session.flush()
+    if user is None or user.locale == locale:
+        return
+    before = user.locale
+    user.locale = locale
+    await session.flush()
+    if scope_of(session) is None:
+        # Someone without a role sees no tenant; a scope of no tenant at all lets the platform entry flush.
+        await set_scope(session, Scope.tenants(()))
+    await audit.record(
+        session,
+        "user.locale_changed",
+        tenant_id=None,
+        object_type="user",
+        object_id=user.id,
+        detail={"from": before, "to": locale},
+    )

@@ -18,6 +18,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import File
 
+from portal.core import access
 from portal.core.storage import ObjectNotFound, UploadRejected, content_disposition
 from portal.core.storage.file import DOWNLOAD_PATH, UPLOAD_PATH, FileStorage
 
@@ -31,7 +32,7 @@ _BASE = "/storage"
 # The signature is the authorisation, as with S3: no session, and no CSRF token (the browser posts a form
 # the portal did not render). These are the opt keys Litestar's auth and CSRF middleware look for.
 _ONE_FILE = "POST requires exactly one file upload per request."
-_PUBLIC: dict[str, Any] = {"exclude_from_auth": True, "exclude_from_csrf": True}
+_PUBLIC: dict[str, Any] = {**access.public(), "exclude_from_auth": True, "exclude_from_csrf": True}
 
 
 def _file_storage(request: Request[Any, Any, Any]) -> FileStorage:

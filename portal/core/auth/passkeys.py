@@ -1,0 +1,496 @@
+"""Passkeys (WebAuthn, ``webauthn`` 3.x): registration, sign-in, and a person's list of passkeys.
+
+Discoverable credentials with user verification required; the RP ID and the expected origin come from the
+settings (``rp_id``, ``base_url``). A ceremony's challenge lives in the server-side session with the time it
+was issued (:class:`Ceremony`); the route pops it before verifying, so every challenge is single-use and
+expires after :data:`CHALLENGE_TTL_S`. The response is checked step by step first (challenge, origin, RP
+ID, user verification, sign counter) so that each refusal has its own translated message, then verified
+in full by the library. Revoked passkeys stay as rows: old report signatures are re-verified against them.
+
+No HTTP here: the routes (``passkey_routes.py``) parse, call these functions and render.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import (
+    bytes_to_base64url,
+    parse_attestation_object,
+    parse_authentication_credential_json,
+    parse_authenticator_data,
+    parse_client_data_json,
+    parse_registration_credential_json,
+)
+from webauthn.helpers.cose import COSEAlgorithmIdentifier
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorData,
+    AuthenticatorSelectionCriteria,
+    ClientDataType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from portal.config import Settings
+from portal.core.audit import services as audit
+from portal.core.auth.models import Passkey
+from portal.core.tenancy import Scope, scope_of, set_scope
+from portal.tenants.models import Invitation, User
+
+CHALLENGE_TTL_S = 300  # a ceremony not finished within 5 minutes starts again
+NAME_MAX = 80
+SESSION_KEY = "webauthn"  # where the routes keep the pending ceremony in the server-side session
+# Algorithms we accept: ES256 (every platform authenticator), EdDSA, RS256 (Windows Hello).
+ALGORITHMS = [
+    COSEAlgorithmIdentifier.ECDSA_SHA_256,
+    COSEAlgorithmIdentifier.EDDSA,
+    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+]
+# Signing in and adding a passkey only write non-tenant rows and platform-chain audit entries: a scope
+# that sees no tenant at all is enough, and never more than that.
+PLATFORM_ONLY = Scope.tenants(())
+
+
+class PasskeyError(ValueError):
+    """A refused ceremony or a broken rule; ``code`` names it for a translated message.
+
+    Codes: ``challenge`` (none pending, expired or already used), ``origin``, ``rp_id``,
+    ``user_verification``, ``counter``, ``unknown_credential``, ``duplicate``, ``invalid`` (anything else
+    the verification refuses), ``name``, ``last_passkey``.
+    """
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Ceremony:
+    """A pending registration or sign-in, kept in the session until its response arrives (once)."""
+
+    purpose: str  # "register" | "signin"
+    challenge: str  # base64url
+    issued_at: float  # unix seconds
+    user_id: str = ""  # registration: the account the new credential belongs to
+    binding: str = ""  # what else it is bound to, e.g. an invitation's token hash
+    display_name: str = ""
+
+    def to_session(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def take_ceremony(
+    raw: Any, purpose: str, *, binding: str = "", now: float | None = None, ttl: float = CHALLENGE_TTL_S
+) -> Ceremony:
+    """The ceremony popped from the session, if it is the one expected and still fresh."""
+    if not isinstance(raw, dict):
+        raise PasskeyError("challenge", "no ceremony pending (never started or already used)")
+    try:
+        ceremony = Ceremony(**raw)
+    except TypeError as exc:
+        raise PasskeyError("challenge", "malformed ceremony") from exc
+    now = time.time() if now is None else now
+    if ceremony.purpose != purpose or ceremony.binding != binding:
+        raise PasskeyError("challenge", "the pending ceremony is for something else")
+    if not 0 <= now - ceremony.issued_at <= ttl:
+        raise PasskeyError("challenge", "the challenge expired")
+    return ceremony
+
+
+# -- registration -------------------------------------------------------------------------------------
+
+
+def registration_options(
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    user_name: str,
+    display_name: str,
+    rp_name: str,
+    exclude: Sequence[bytes] = (),
+    binding: str = "",
+    now: float | None = None,
+) -> tuple[dict[str, Any], Ceremony]:
+    """Options for ``navigator.credentials.create`` (as JSON-ready dict) and the ceremony to keep."""
+    options = generate_registration_options(
+        rp_id=settings.rp_id,
+        rp_name=rp_name,
+        user_name=user_name,
+        user_id=user_id.bytes,
+        user_display_name=display_name,
+        timeout=CHALLENGE_TTL_S * 1000,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            require_resident_key=True,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in exclude],
+        supported_pub_key_algs=ALGORITHMS,
+    )
+    ceremony = Ceremony(
+        purpose="register",
+        challenge=bytes_to_base64url(options.challenge),
+        issued_at=time.time() if now is None else now,
+        user_id=str(user_id),
+        binding=binding,
+        display_name=display_name,
+    )
+    return json.loads(options_to_json(options)), ceremony
+
+
+@dataclass(frozen=True)
+class NewCredential:
+    """A verified registration, ready to be stored for ``user_id``."""
+
+    user_id: uuid.UUID
+    credential_id: bytes
+    public_key: bytes
+    sign_count: int
+    aaguid: str
+    backed_up: bool
+    transports: list[str]
+
+
+def _challenge_bytes(ceremony: Ceremony) -> bytes:
+    from webauthn import base64url_to_bytes
+
+    return base64url_to_bytes(ceremony.challenge)
+
+
+def _check_client_data(raw: bytes, expected_type: ClientDataType, ceremony: Ceremony, origin: str) -> None:
+    try:
+        client_data = parse_client_data_json(raw)
+    except Exception as exc:  # the helper raises several kinds on garbage
+        raise PasskeyError("invalid", "clientDataJSON is malformed") from exc
+    if client_data.type != expected_type:
+        raise PasskeyError("invalid", f"unexpected client data type {client_data.type}")
+    if client_data.challenge != _challenge_bytes(ceremony):
+        raise PasskeyError("challenge", "the response answers another challenge")
+    if client_data.origin != origin:
+        raise PasskeyError("origin", f"response from origin {client_data.origin!r}")
+    if client_data.cross_origin:
+        raise PasskeyError("origin", "cross-origin ceremony")
+
+
+def _check_authenticator_data(auth_data: AuthenticatorData, rp_id: str) -> None:
+    if auth_data.rp_id_hash != hashlib.sha256(rp_id.encode()).digest():
+        raise PasskeyError("rp_id", "the credential is scoped to another RP ID")
+    if not auth_data.flags.uv:
+        raise PasskeyError("user_verification", "the authenticator did not verify the user")
+
+
+def verify_registration(settings: Settings, ceremony: Ceremony, credential: Any) -> NewCredential:
+    """Check a ``navigator.credentials.create`` response against the ceremony it answers."""
+    try:
+        parsed = parse_registration_credential_json(credential)
+    except WebAuthnException as exc:
+        raise PasskeyError("invalid", str(exc)) from exc
+    _check_client_data(
+        parsed.response.client_data_json, ClientDataType.WEBAUTHN_CREATE, ceremony, settings.base_url
+    )
+    try:
+        attestation = parse_attestation_object(parsed.response.attestation_object)
+    except Exception as exc:
+        raise PasskeyError("invalid", "attestationObject is malformed") from exc
+    _check_authenticator_data(attestation.auth_data, settings.rp_id)
+    try:
+        verified = verify_registration_response(
+            credential=parsed,
+            expected_challenge=_challenge_bytes(ceremony),
+            expected_rp_id=settings.rp_id,
+            expected_origin=settings.base_url,
+            require_user_verification=True,
+            supported_pub_key_algs=ALGORITHMS,
+        )
+    except WebAuthnException as exc:
+        raise PasskeyError("invalid", str(exc)) from exc
+    flags = attestation.auth_data.flags
+    return NewCredential(
+        user_id=uuid.UUID(ceremony.user_id),
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        aaguid=verified.aaguid,
+        backed_up=bool(flags.bs),
+        transports=[t.value for t in parsed.response.transports or []],
+    )
+
+
+async def add_passkey(session: AsyncSession, credential: NewCredential, *, name: str) -> Passkey:
+    """Store a verified credential for its user (who must exist by now)."""
+    await ensure_scope(session)
+    name = _clean_name(name)
+    taken = (
+        await session.execute(select(Passkey.id).where(Passkey.credential_id == credential.credential_id))
+    ).first()
+    if taken:
+        raise PasskeyError("duplicate", "this credential is already registered")
+    passkey = Passkey(
+        user_id=credential.user_id,
+        credential_id=credential.credential_id,
+        public_key=credential.public_key,
+        sign_count=credential.sign_count,
+        transports=credential.transports,
+        name=name,
+        aaguid=credential.aaguid,
+        backed_up=credential.backed_up,
+    )
+    session.add(passkey)
+    await session.flush()
+    await audit.record(
+        session,
+        "auth.passkey_added",
+        tenant_id=None,
+        object_type="passkey",
+        object_id=passkey.id,
+        detail={"user_id": str(credential.user_id), "name": name, "aaguid": credential.aaguid},
+    )
+    return passkey
+
+
+# -- sign-in ------------------------------------------------------------------------------------------
+
+
+def authentication_options(
+    settings: Settings, *, now: float | None = None
+) -> tuple[dict[str, Any], Ceremony]:
+    """Options for ``navigator.credentials.get``: no allow-list, the authenticator offers its passkeys."""
+    options = generate_authentication_options(
+        rp_id=settings.rp_id,
+        timeout=CHALLENGE_TTL_S * 1000,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    ceremony = Ceremony(
+        purpose="signin",
+        challenge=bytes_to_base64url(options.challenge),
+        issued_at=time.time() if now is None else now,
+    )
+    return json.loads(options_to_json(options)), ceremony
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    passkey: Passkey
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, ceremony: Ceremony, credential: Any
+) -> SignedIn:
+    """Check a ``navigator.credentials.get`` response; on success record the new counter and use."""
+    try:
+        parsed = parse_authentication_credential_json(credential)
+    except WebAuthnException as exc:
+        raise PasskeyError("invalid", str(exc)) from exc
+    response = parsed.response
+    _check_client_data(response.client_data_json, ClientDataType.WEBAUTHN_GET, ceremony, settings.base_url)
+    try:
+        auth_data = parse_authenticator_data(response.authenticator_data)
+    except Exception as exc:
+        raise PasskeyError("invalid", "authenticatorData is malformed") from exc
+    _check_authenticator_data(auth_data, settings.rp_id)
+
+    await ensure_scope(session)
+    passkey = (
+        await session.execute(select(Passkey).where(Passkey.credential_id == parsed.raw_id))
+    ).scalar_one_or_none()
+    if passkey is None or passkey.revoked_at is not None:
+        raise PasskeyError("unknown_credential", "no active passkey with this credential id")
+    user = await session.get(User, passkey.user_id)
+    if user is None or not user.active:
+        raise PasskeyError("unknown_credential", "the passkey's account is closed")
+    if response.user_handle is not None and response.user_handle != user.id.bytes:
+        raise PasskeyError("unknown_credential", "user handle does not match the credential's account")
+    # A counter that does not move forward (while either side is non-zero) betrays a cloned authenticator.
+    if (auth_data.sign_count or passkey.sign_count) and auth_data.sign_count <= passkey.sign_count:
+        raise PasskeyError("counter", f"sign count {auth_data.sign_count} after {passkey.sign_count}")
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=_challenge_bytes(ceremony),
+            expected_rp_id=settings.rp_id,
+            expected_origin=settings.base_url,
+            credential_public_key=passkey.public_key,
+            credential_current_sign_count=passkey.sign_count,
+            require_user_verification=True,
+        )
+    except WebAuthnException as exc:
+        raise PasskeyError("invalid", str(exc)) from exc
+    passkey.sign_count = verified.new_sign_count
+    passkey.last_used_at = datetime.now(UTC)
+    passkey.backed_up = verified.credential_backed_up
+    await session.flush()
+    with audit.acting_as(
+        audit.Actor(
+            label=f"{user.display_name} ({user.login})",
+            user_id=user.id,
+            ip=audit.current_actor().ip,
+            request_id=audit.current_actor().request_id,
+        )
+    ):
+        await audit.record(
+            session,
+            "auth.signed_in",
+            tenant_id=None,
+            object_type="passkey",
+            object_id=passkey.id,
+            detail={"method": "passkey", "user_id": str(user.id)},
+        )
+    return SignedIn(user, passkey)
+
+
+# -- a person's passkeys ------------------------------------------------------------------------------
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX:
+        raise PasskeyError("name", "a passkey name has 1 to 80 characters")
+    return name
+
+
+async def ensure_scope(session: AsyncSession) -> None:
+    # A signed-out visitor's session has no scope; audit entries still need one to be flushed.
+    if scope_of(session) is None:
+        await set_scope(session, PLATFORM_ONLY)
+
+
+async def list_passkeys(session: AsyncSession, user_id: uuid.UUID) -> Sequence[Passkey]:
+    """The person's active passkeys, oldest first."""
+    stmt = (
+        select(Passkey)
+        .where(Passkey.user_id == user_id, Passkey.revoked_at.is_(None))
+        .order_by(Passkey.created_at)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def credential_ids(session: AsyncSession, user_id: uuid.UUID) -> list[bytes]:
+    """Every credential id of the person (so the browser does not register one authenticator twice)."""
+    stmt = select(Passkey.credential_id).where(Passkey.user_id == user_id, Passkey.revoked_at.is_(None))
+    return list((await session.execute(stmt)).scalars().all())
+
+
+async def _own(session: AsyncSession, user_id: uuid.UUID, passkey_id: uuid.UUID) -> Passkey | None:
+    return (
+        await session.execute(
+            select(Passkey).where(
+                Passkey.id == passkey_id, Passkey.user_id == user_id, Passkey.revoked_at.is_(None)
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def rename_passkey(
+    session: AsyncSession, user_id: uuid.UUID, passkey_id: uuid.UUID, name: str
+) -> Passkey | None:
+    """Rename one of the person's own passkeys; ``None`` if it is not theirs (the route answers 404)."""
+    passkey = await _own(session, user_id, passkey_id)
+    if passkey is None:
+        return None
+    name = _clean_name(name)
+    if name != passkey.name:
+        old, passkey.name = passkey.name, name
+        await session.flush()
+        await audit.record(
+            session,
+            "auth.passkey_renamed",
+            tenant_id=None,
+            object_type="passkey",
+            object_id=passkey.id,
+            detail={"user_id": str(user_id), "from": old, "to": name},
+        )
+    return passkey
+
+
+async def other_way_in(session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None) -> bool:
+    """Whether the person could still sign in without any passkey: a pending recovery invitation."""
+    now = now or datetime.now(UTC)
+    pending = (
+        await session.execute(
+            select(Invitation.id)
+            .where(
+                Invitation.for_user_id == user_id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > now,
+            )
+            .limit(1)
+        )
+    ).first()
+    return pending is not None
+
+
+async def can_revoke_any(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """False when revoking a passkey would lock the person out (their only one, and no other way in)."""
+    count = (
+        await session.execute(
+            select(func.count())
+            .select_from(Passkey)
+            .where(Passkey.user_id == user_id, Passkey.revoked_at.is_(None))
+        )
+    ).scalar_one()
+    return count > 1 or await other_way_in(session, user_id)
+
+
+async def revoke_passkey(session: AsyncSession, user_id: uuid.UUID, passkey_id: uuid.UUID) -> Passkey | None:
+    """Revoke one of the person's own passkeys, never the last way in; ``None`` if it is not theirs."""
+    passkey = await _own(session, user_id, passkey_id)
+    if passkey is None:
+        return None
+    if not await can_revoke_any(session, user_id):
+        raise PasskeyError("last_passkey", "this is the person's only way in")
+    passkey.revoked_at = datetime.now(UTC)
+    await session.flush()
+    await audit.record(
+        session,
+        "auth.passkey_revoked",
+        tenant_id=None,
+        object_type="passkey",
+        object_id=passkey.id,
+        detail={"user_id": str(user_id), "name": passkey.name},
+    )
+    return passkey
+
+
+async def revoke_all(session: AsyncSession, user_id: uuid.UUID, *, reason: str) -> int:
+    """Revoke every active passkey of the person and void their sessions (recovery of a lost device)."""
+    now = datetime.now(UTC)
+    result = await session.execute(
+        update(Passkey)
+        .where(Passkey.user_id == user_id, Passkey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    user = await session.get(User, user_id)
+    if user is not None:
+        user.sessions_valid_after = now
+    await session.flush()
+    count = int(getattr(result, "rowcount", 0) or 0)
+    await audit.record(
+        session,
+        "auth.passkeys_revoked_all",
+        tenant_id=None,
+        object_type="user",
+        object_id=user_id,
+        detail={"count": count, "reason": reason},
+    )
+    return count

@@ -1,0 +1,390 @@
+"""Business rules of evidence: upload slots, verification on completion, processing, downloads.
+
+The browser asks for a slot (:func:`request_slot`), uploads straight to object storage with the presigned
+POST, then calls :func:`complete_upload`: the portal reads the object back, checks size and content
+(magic bytes, then a real decode under a pixel limit), records its SHA-256 and links it to its owner, all
+in the request's transaction together with an outbox row; the worker's :func:`process_object` makes the
+served derivatives. Refused content is deleted from storage and nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from portal.config import Settings
+from portal.core import outbox
+from portal.core.audit import services as audit
+from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
+from portal.core.tenancy import ScopeKind
+from portal.evidence import processing
+from portal.evidence.models import Evidence, OwnerType, Processing, SlotStatus, StoredObject, UploadSlot
+from portal.evidence.owners import EvidenceNotFound, may_see_private, resolve_owner, viewer_scope
+from portal.evidence.store import current_storage
+
+PROCESS_TOPIC = "evidence.process"
+DELETE_TOPIC = "evidence.delete_objects"
+SLOT_EXPIRY = timedelta(minutes=15)
+MB = 1024 * 1024
+
+
+class EvidenceError(ValueError):
+    """A rule was broken; ``code`` names it for a translated message (see routes.MESSAGES)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(detail or code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload: int
+    quota: int
+    local_tz: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_upload=settings.evidence_max_upload_mb * MB,
+            quota=settings.evidence_quota_mb * MB,
+            local_tz=settings.display_timezone,
+        )
+
+
+@dataclass(frozen=True)
+class Uploader:
+    user_id: uuid.UUID
+    display_name: str
+
+
+@dataclass(frozen=True)
+class SlotAnswer:
+    slot: UploadSlot
+    upload: PresignedUpload | None  # None once the slot is completed
+    evidence: Evidence | None
+
+
+# -- quota --------------------------------------------------------------------------------------------
+
+
+async def used_bytes(session: AsyncSession, tenant_id: uuid.UUID, *, with_pending: bool) -> int:
+    stored = (
+        await session.execute(
+            select(func.coalesce(func.sum(StoredObject.size + StoredObject.derived_size), 0)).where(
+                StoredObject.tenant_id == tenant_id
+            )
+        )
+    ).scalar_one()
+    pending = 0
+    if with_pending:  # slots handed out and not yet completed count, so a burst cannot overrun the quota
+        pending = (
+            await session.execute(
+                select(func.coalesce(func.sum(UploadSlot.declared_size), 0)).where(
+                    UploadSlot.tenant_id == tenant_id,
+                    UploadSlot.status == SlotStatus.PENDING,
+                    UploadSlot.expires_at > datetime.now(UTC),
+                )
+            )
+        ).scalar_one()
+    return int(stored) + int(pending)
+
+
+# -- slots and completion ----------------------------------------------------------------------------
+
+
+def _key(tenant_id: uuid.UUID, client_id: uuid.UUID) -> str:
+    return f"evidence/{tenant_id}/{client_id}/original"
+
+
+async def _slot(session: AsyncSession, client_id: uuid.UUID) -> UploadSlot | None:
+    return (
+        await session.execute(select(UploadSlot).where(UploadSlot.client_id == client_id))
+    ).scalar_one_or_none()
+
+
+async def _evidence(session: AsyncSession, evidence_id: uuid.UUID | None) -> Evidence | None:
+    if evidence_id is None:
+        return None
+    stmt = select(Evidence).where(Evidence.id == evidence_id).options(selectinload(Evidence.stored))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def request_slot(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    *,
+    client_id: uuid.UUID,
+    owner_type: OwnerType,
+    owner_id: uuid.UUID,
+    content_type: str,
+    size: int,
+    filename: str,
+    uploader: Uploader,
+    limits: Limits,
+    expires_in: timedelta | None = None,
+) -> SlotAnswer:
+    """A presigned POST for one file; the same ``client_id`` always answers with the same slot."""
+    tenant_id = await resolve_owner(session, owner_type, owner_id)
+    content_type = content_type.strip().lower()
+    if content_type not in processing.ACCEPTED_TYPES:
+        raise EvidenceError("type")
+    if size < 1 or size > limits.max_upload:
+        raise EvidenceError("too_large")
+    now = datetime.now(UTC)
+    slot = await _slot(session, client_id)
+    if slot is not None:
+        if (slot.owner_type, slot.owner_id, slot.uploaded_by_id) != (owner_type, owner_id, uploader.user_id):
+            raise EvidenceError("client_id")
+        if slot.status is SlotStatus.COMPLETED:
+            return SlotAnswer(slot, None, await _evidence(session, slot.evidence_id))
+        if slot.status is SlotStatus.REJECTED:
+            raise EvidenceError(slot.reject_code or "damaged")
+    elif await used_bytes(session, tenant_id, with_pending=True) + size > limits.quota:
+        raise EvidenceError("quota")
+    key = _key(tenant_id, client_id)
+    upload = await storage.presign_upload(
+        key, content_type=content_type, max_size=limits.max_upload, expires_in=expires_in or SLOT_EXPIRY
+    )
+    if slot is None:
+        slot = UploadSlot(
+            tenant_id=tenant_id,
+            client_id=client_id,
+            owner_type=owner_type,
+            owner_id=owner_id,
+            key=key,
+            uploaded_by_id=uploader.user_id,
+            status=SlotStatus.PENDING,
+        )
+        session.add(slot)
+    # A retry gets a fresh signature (and deadline) for the same key.
+    slot.declared_type, slot.declared_size, slot.max_size = content_type, size, limits.max_upload
+    slot.filename = filename.strip()[:200]
+    slot.expires_at = max(upload.expires_at, now)
+    await session.flush()
+    return SlotAnswer(slot, upload, None)
+
+
+async def _refuse(storage: ObjectStorage, slot: UploadSlot, code: str) -> EvidenceError:
+    """Delete what was uploaded; the caller raises the answer and its transaction records nothing."""
+    await storage.delete(slot.key)
+    return EvidenceError(code)
+
+
+async def complete_upload(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    *,
+    client_id: uuid.UUID,
+    uploader: Uploader,
+    limits: Limits,
+) -> Evidence:
+    """Verify the uploaded object and link it to its owner (idempotent per ``client_id``)."""
+    viewer_scope(session)
+    slot = await _slot(session, client_id)
+    if slot is None or slot.uploaded_by_id != uploader.user_id:
+        raise EvidenceNotFound()
+    if slot.status is SlotStatus.COMPLETED:
+        done = await _evidence(session, slot.evidence_id)
+        if done is None:
+            raise EvidenceNotFound()
+        return done
+    if slot.status is SlotStatus.REJECTED:
+        raise EvidenceError(slot.reject_code or "damaged")
+    info = await storage.head(slot.key)
+    if info is None:
+        raise EvidenceError("expired" if slot.expires_at <= datetime.now(UTC) else "not_uploaded")
+    if info.size > slot.max_size:
+        raise await _refuse(storage, slot, "too_large")
+    data = await storage.read(slot.key)
+    if len(data) > slot.max_size:
+        raise await _refuse(storage, slot, "too_large")
+    try:
+        found = await anyio.to_thread.run_sync(processing.inspect, data)
+    except processing.Rejected as exc:
+        raise await _refuse(storage, slot, exc.code) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    tenant_id = slot.tenant_id
+    stored = (
+        await session.execute(
+            select(StoredObject).where(StoredObject.tenant_id == tenant_id, StoredObject.sha256 == digest)
+        )
+    ).scalar_one_or_none()
+    deduplicated = stored is not None
+    if stored is not None:
+        await storage.delete(slot.key)  # the same bytes are already stored: keep one copy
+    else:
+        if await used_bytes(session, tenant_id, with_pending=False) + len(data) > limits.quota:
+            raise await _refuse(storage, slot, "quota")
+        is_image = found.media_type in processing.IMAGE_TYPES
+        stored = StoredObject(
+            tenant_id=tenant_id,
+            sha256=digest,
+            key=slot.key,
+            size=len(data),
+            media_type=found.media_type,
+            width=found.width,
+            height=found.height,
+            processing=Processing.PENDING if is_image else Processing.NOT_NEEDED,
+            derived_size=0,
+        )
+        session.add(stored)
+        await session.flush()
+        if is_image:
+            payload = {"object_id": str(stored.id), "tz": limits.local_tz}
+            await outbox.emit(session, PROCESS_TOPIC, payload, tenant_id=tenant_id)
+    evidence = (
+        await session.execute(
+            select(Evidence).where(
+                Evidence.owner_type == slot.owner_type,
+                Evidence.owner_id == slot.owner_id,
+                Evidence.object_id == stored.id,
+            )
+        )
+    ).scalar_one_or_none()
+    if evidence is None:
+        evidence = Evidence(
+            tenant_id=tenant_id,
+            owner_type=slot.owner_type,
+            owner_id=slot.owner_id,
+            object_id=stored.id,
+            client_id=slot.client_id,
+            filename=slot.filename,
+            uploaded_by_id=uploader.user_id,
+            uploaded_by_name=uploader.display_name[:120],
+        )
+        session.add(evidence)
+        await session.flush()
+        await audit.record(
+            session,
+            "evidence.added",
+            tenant_id=tenant_id,
+            object_type="evidence",
+            object_id=evidence.id,
+            detail={
+                "owner_type": slot.owner_type.value,
+                "owner_id": str(slot.owner_id),
+                "sha256": digest,
+                "size": len(data),
+                "media_type": found.media_type,
+                "deduplicated": deduplicated,
+            },
+        )
+    evidence.stored = stored
+    slot.status, slot.evidence_id = SlotStatus.COMPLETED, evidence.id
+    await session.flush()
+    return evidence
+
+
+# -- processing (outbox handler, run by the worker under the system scope) ----------------------------
+
+
+def derived_keys(obj: StoredObject) -> tuple[str, str]:
+    base = f"evidence/{obj.tenant_id}/derived/{obj.id}"
+    return f"{base}/display.jpg", f"{base}/thumb.jpg"
+
+
+async def _put_replacing(storage: ObjectStorage, key: str, data: bytes) -> None:
+    """Derivatives are re-creatable: a second run (a worker killed after its puts) replaces them."""
+    try:
+        await storage.put(key, data, processing.JPEG)
+    except ObjectExists:
+        await storage.delete(key)
+        await storage.put(key, data, processing.JPEG)
+
+
+async def process_object(
+    session: AsyncSession, storage: ObjectStorage, object_id: uuid.UUID, *, local_tz: str = "Asia/Shanghai"
+) -> StoredObject | None:
+    """Make the display and thumbnail JPEGs (no metadata) and read EXIF into columns. Idempotent."""
+    obj = await session.get(StoredObject, object_id)
+    if obj is None or obj.media_type not in processing.IMAGE_TYPES:
+        return obj
+    data = await storage.read(obj.key)
+    derived = await anyio.to_thread.run_sync(lambda: processing.derive(data, local_tz=local_tz))
+    display_key, thumb_key = derived_keys(obj)
+    await _put_replacing(storage, display_key, derived.display)
+    await _put_replacing(storage, thumb_key, derived.thumb)
+    meta = derived.meta
+    obj.display_key, obj.thumb_key = display_key, thumb_key
+    obj.derived_size = len(derived.display) + len(derived.thumb)
+    obj.captured_at, obj.camera_make, obj.camera_model = meta.captured_at, meta.camera_make, meta.camera_model
+    obj.gps_lat, obj.gps_lon = meta.gps_lat, meta.gps_lon
+    obj.processing, obj.processed_at = Processing.READY, datetime.now(UTC)
+    await session.flush()
+    return obj
+
+
+@outbox.handler(PROCESS_TOPIC)
+async def _process_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
+    await process_object(
+        session,
+        current_storage(),
+        uuid.UUID(payload["object_id"]),
+        local_tz=payload.get("tz") or "Asia/Shanghai",
+    )
+
+
+@outbox.handler(DELETE_TOPIC)
+async def _delete_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
+    storage = current_storage()
+    for key in payload.get("keys", []):
+        await storage.delete(key)  # a missing object is not an error: safe to run twice
+
+
+# -- reading --------------------------------------------------------------------------------------------
+
+
+async def gallery(session: AsyncSession, owner_type: OwnerType, owner_id: uuid.UUID) -> Sequence[Evidence]:
+    """Evidence of one owner, newest first (EvidenceNotFound when the owner is not in scope)."""
+    await resolve_owner(session, owner_type, owner_id)
+    stmt = (
+        select(Evidence)
+        .where(Evidence.owner_type == owner_type, Evidence.owner_id == owner_id)
+        .options(selectinload(Evidence.stored))
+        .order_by(Evidence.created_at.desc())
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+@dataclass(frozen=True)
+class Download:
+    key: str
+    media_type: str
+    filename: str | None  # set: served as an attachment
+
+
+async def download(
+    session: AsyncSession, evidence_id: uuid.UUID, variant: str, *, user_id: uuid.UUID | None
+) -> Download:
+    """Which object to sign for ``display``, ``thumb`` or ``original`` (EvidenceNotFound otherwise)."""
+    kind = viewer_scope(session)
+    evidence = await _evidence(session, evidence_id)
+    if evidence is None:
+        raise EvidenceNotFound()
+    obj = evidence.stored
+    name = evidence.filename or f"evidence-{evidence.id}"
+    if variant == "original":
+        if not await may_see_private(session, user_id, evidence.tenant_id):
+            raise EvidenceNotFound()
+        if kind is not ScopeKind.TENANT:  # a regulator's cross-tenant read is on the record
+            await audit.record_reads(session, [evidence.tenant_id], "evidence.original_read")
+        return Download(obj.key, obj.media_type, name)
+    if obj.media_type == processing.PDF:
+        if variant == "thumb":
+            raise EvidenceNotFound()
+        return Download(obj.key, obj.media_type, name)  # a document: downloaded, never rendered inline
+    key = obj.display_key if variant == "display" else obj.thumb_key if variant == "thumb" else None
+    if variant not in ("display", "thumb"):
+        raise EvidenceNotFound()
+    if key is None:
+        raise EvidenceError("processing")
+    return Download(key, processing.JPEG, None)

@@ -1,0 +1,61 @@
+"""A manager on a phone adds a 12-megapixel photo: the browser shrinks it (≤ 2048 px, EXIF carried over
+upright), uploads it with a progress bar, the embedded worker makes the thumbnail, and what is served has no
+metadata. The page is checked with axe."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.async_api import Page, expect
+
+from tests.e2e.axe import assert_accessible
+from tests.e2e.test_home import sign_in
+from tests.evidence import images
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_phone_photo_is_shrunk_uploaded_and_thumbnailed(
+    phone: Page, portal_server: str, tmp_path: Path, screenshot_dir: Path
+) -> None:
+    page = phone
+    photo = tmp_path / "现场 4000x3000.jpg"
+    photo.write_bytes(images.jpeg(4000, 3000, orientation=6, seed=1))
+
+    await sign_in(page, "白霞", "t01.manager")
+    await expect(page).to_have_url(re.compile(r"/t/[0-9a-f-]{36}$"))
+    await page.goto(page.url + "/photos")
+    await expect(page.locator("[data-gallery]")).not_to_contain_text("…")  # the gallery fragment arrived
+    await assert_accessible(page)
+
+    await page.locator("[data-evidence-input]").set_input_files(str(photo))
+    bar = page.get_by_role("progressbar", name=re.compile("4000x3000"))
+    await expect(bar).to_have_attribute("value", "100", timeout=30_000)
+    thumb = page.locator("[data-gallery] img").first
+    await expect(thumb).to_be_visible(timeout=30_000)
+    loaded = "() => (document.querySelector('[data-gallery] img') || {}).naturalWidth > 0"
+    await page.wait_for_function(loaded, timeout=15_000)
+    await assert_accessible(page)
+    await page.screenshot(path=screenshot_dir / "e2e-evidence-phone.png", full_page=True)
+
+    link = await thumb.locator("xpath=..").get_attribute("href")
+    assert link and re.fullmatch(r"/evidence/[0-9a-f-]{36}/display", link)
+    evidence = link.rsplit("/", 1)[0]
+
+    # What reached storage was shrunk on the phone, turned upright, and kept its EXIF (GPS for managers).
+    original = await page.request.get(f"{evidence}/original")
+    assert original.ok
+    uploaded = Image.open(io.BytesIO(await original.body()))
+    assert max(uploaded.size) <= 2048 and uploaded.size == (1536, 2048)
+    exif = uploaded.getexif()
+    assert exif.get(0x0112) == 1 and exif.get_ifd(0x8825)  # upright, location kept for the record
+    # The manager sees the location; what is served carries no metadata at all.
+    await expect(page.locator("[data-gallery]")).to_contain_text("31.22514, 121.47000")
+    display = await page.request.get(link)
+    assert images.assert_no_metadata(await display.body()).size == (768, 1024)
+    thumb_bytes = await page.request.get(f"{evidence}/thumb")
+    assert images.assert_no_metadata(await thumb_bytes.body()).size == (240, 320)

@@ -1,0 +1,162 @@
+"""Bad input is refused with a clear, translated message; nothing is recorded and the stray object is deleted.
+Both databases, both storage backends (SeaweedFS enforces the size condition itself: 400 EntityTooLarge)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.core.tenancy import Scope
+from portal.evidence import services
+from portal.evidence.models import Evidence, SlotStatus, StoredObject, UploadSlot
+from tests.evidence import images
+from tests.evidence.conftest import Portal
+from tests.fixtures.factories import World
+
+
+async def recorded(portal: Portal, tenant_id: uuid.UUID) -> tuple[int, int]:
+    """(evidence rows, stored objects) of the tenant."""
+    async with portal.database.session(Scope.system("test")) as s:
+        counts = []
+        for model in (Evidence, StoredObject):
+            stmt = select(func.count()).select_from(model).where(model.tenant_id == tenant_id)
+            counts.append(int((await s.execute(stmt)).scalar_one()))
+    return counts[0], counts[1]
+
+
+async def slot_status(portal: Portal, client_id: uuid.UUID) -> SlotStatus:
+    async with portal.database.session(Scope.system("test")) as s:
+        slot = (await s.execute(select(UploadSlot).where(UploadSlot.client_id == client_id))).scalar_one()
+    return slot.status
+
+
+def s3_code(response: object) -> str:
+    match = re.search(r"<Code>([^<]*)</Code>", response.text)  # type: ignore[attr-defined]
+    return match.group(1) if match else ""
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "declared", "code"),
+    [
+        ("text renamed .jpg", images.text_renamed_jpg(), "image/jpeg", "type"),
+        ("truncated JPEG", images.truncated_jpeg(), "image/jpeg", "damaged"),
+        ("20000x20000 PNG bomb", images.png_bomb(), "image/png", "pixels"),
+        ("PNG declared as HEIC", images.encoded("GIF"), "image/heic", "type"),
+    ],
+)
+async def test_refused_content(
+    portal: Portal, world: World, name: str, data: bytes, declared: str, code: str
+) -> None:
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    client_id, done = await portal.add(tenant.id, data, content_type=declared)
+    assert done.status_code == 400, name
+    problem = done.json()
+    assert problem["code"] == code and problem["message"] == services_message(code)
+    assert await recorded(portal, tenant.id) == (0, 0)
+    assert await portal.storage.head(f"evidence/{tenant.id}/{client_id}/original") is None
+    assert await slot_status(portal, client_id) is SlotStatus.PENDING  # the transaction recorded nothing
+
+
+def services_message(code: str) -> str:
+    from portal.core.i18n import _
+    from portal.evidence.routes import MESSAGES
+
+    return _(MESSAGES[code])
+
+
+@pytest.mark.portal_settings(evidence_max_upload_mb=1)
+async def test_oversize_is_refused_by_the_slot_and_by_the_storage_server(
+    portal: Portal, world: World
+) -> None:
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    big = 1024 * 1024 + 1
+    refused = await portal.slot(tenant.id, big)
+    assert refused.status_code == 400 and refused.json()["code"] == "too_large"
+    assert "1 MB" in refused.json()["message"]
+    # A client that lies about the size: the storage server enforces content-length-range itself.
+    client_id = uuid.uuid4()
+    slot = await portal.slot(tenant.id, 1000, client_id=client_id)
+    assert slot.status_code == 200
+    assert ["content-length-range", 1, 1024 * 1024] in slot_conditions(portal, slot.json()["upload"])
+    up = await portal.upload(slot.json()["upload"], b"\xff\xd8\xff" + b"\0" * big)
+    assert (up.status_code, s3_code(up)) == (400, "EntityTooLarge")
+    done = await portal.complete(client_id)
+    assert done.status_code == 409 and done.json()["code"] == "not_uploaded"
+    assert await recorded(portal, tenant.id) == (0, 0)
+
+
+def slot_conditions(portal: Portal, upload: dict) -> list:  # type: ignore[type-arg]
+    import base64
+    import json
+
+    raw = upload["fields"]["policy"]
+    doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    if portal.kind == "file":
+        return [["content-length-range", doc["min_size"], doc["max_size"]]]
+    return doc["conditions"]
+
+
+async def test_another_tenants_slot_is_404(portal: Portal, world: World) -> None:
+    a, b = world.tenants["a"], world.tenants["b"]
+    await portal.sign_in(world.users["manager_a"].login)
+    client_id = uuid.uuid4()
+    slot = await portal.slot(a.id, 5000, client_id=client_id)
+    assert slot.status_code == 200
+    # A's manager asks for a slot on B: B does not exist for her.
+    assert (await portal.slot(b.id, 5000)).status_code == 404
+    # B's people cannot complete (or even see) A's slot, whatever the id.
+    await portal.sign_in(world.users["both"].login, ctx=f"member:{b.id}")
+    assert (await portal.complete(client_id)).status_code == 404
+    # ... and a signed slot cannot be bent to write under another key.
+    fields = {**slot.json()["upload"]["fields"], "key": f"evidence/{b.id}/{uuid.uuid4()}/original"}
+    bent = await portal.upload({**slot.json()["upload"], "fields": fields}, images.jpeg(200, 100))
+    assert bent.status_code in (400, 403)
+    assert await recorded(portal, b.id) == (0, 0)
+
+
+async def test_completion_of_a_never_uploaded_key(portal: Portal, world: World) -> None:
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    client_id = uuid.uuid4()
+    assert (await portal.slot(tenant.id, 5000, client_id=client_id)).status_code == 200
+    done = await portal.complete(client_id)
+    assert done.status_code == 409 and done.json()["code"] == "not_uploaded"
+    assert (await portal.complete(uuid.uuid4())).status_code == 404  # no such slot at all
+    assert await recorded(portal, tenant.id) == (0, 0)
+
+
+async def test_expired_slot(portal: Portal, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    monkeypatch.setattr(services, "SLOT_EXPIRY", timedelta(seconds=1))
+    client_id = uuid.uuid4()
+    photo = images.jpeg(300, 200)
+    slot = await portal.slot(tenant.id, len(photo), client_id=client_id)
+    await asyncio.sleep(2.2)
+    up = await portal.upload(slot.json()["upload"], photo)
+    assert up.status_code == 403  # the storage server refuses an expired policy
+    done = await portal.complete(client_id)
+    assert done.status_code == 400 and done.json()["code"] == "expired"
+    assert await recorded(portal, tenant.id) == (0, 0)
+
+
+@pytest.mark.portal_settings(evidence_quota_mb=1)
+async def test_quota_refuses_the_slot(portal: Portal, world: World) -> None:
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    photo = images.jpeg(1600, 1200, seed=7)
+    _cid, done = await portal.add(tenant.id, photo)
+    assert done.status_code == 200
+    # What is stored plus what this upload would add is over 1 MB.
+    refused = await portal.slot(tenant.id, 1024 * 1024 - len(photo) + 1)
+    assert refused.status_code == 400 and refused.json()["code"] == "quota"
+    assert "1 MB" in refused.json()["message"]
+    assert await recorded(portal, tenant.id) == (1, 1)
