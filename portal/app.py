@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_startup(app: Litestar) -> None:
         await storage.ensure_ready()
-        if settings.broker_url.startswith("inprocess"):
+        if settings.broker_url.startswith("inprocess") and settings.embedded_worker:
             from worker.embedded import start_embedded_worker
 
             app.state.embedded_worker = start_embedded_worker(broker, settings)

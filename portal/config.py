@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=2, ge=1, le=64)
     outbox_stale_after_s: int = Field(default=120, ge=5)
     scheduler: bool = True
+    # With inprocess://, run dramatiq worker threads inside the web process (the embedded shape).
+    embedded_worker: bool = True
     evidence_quota_mb: int = Field(default=2048, ge=1)
     evidence_max_upload_mb: int = Field(default=20, ge=1, le=5000)
     evidence_retention_years: int = Field(default=3, ge=1, le=100)

@@ -1,4 +1,9 @@
-"""Each worker process creates its own database engine, on the actors' event loop, and disposes of it."""
+"""Each worker's actors get their own database engine, on their own event loop, disposed when it stops.
+
+An asyncpg connection belongs to the event loop that opened it; touching it from another loop's thread
+corrupts it (a segfault, at worst). Several dramatiq workers can live in one process (the embedded worker
+of each app instance, test workers), each with its own loop thread, so engines are kept *per loop*.
+"""
 
 from __future__ import annotations
 
@@ -14,46 +19,44 @@ from portal.core.db import Database
 
 log = structlog.get_logger("portal.worker")
 
-_db: Database | None = None
+_dbs: dict[asyncio.AbstractEventLoop, Database] = {}
 _settings: Settings | None = None
 
 
 def configure(settings: Settings) -> None:
-    """Settings for the engine this process's actors will use (tests pass their own)."""
-    global _settings, _db
+    """Settings for the engines this process's actors will use (tests pass their own)."""
+    global _settings
     _settings = settings
-    if _db is not None and _db.settings != settings:
-        # An engine built for other settings (an earlier set-up in this process) must not serve these.
-        # It cannot be disposed of here (its connections belong to another event loop): drop it.
-        _db = None
+    # Engines built for other settings must not serve these; each is disposed by its own loop's shutdown.
+    for loop, db in list(_dbs.items()):
+        if db.settings != settings:
+            _dbs.pop(loop, None)
 
 
 def database() -> Database:
-    """The process's Database, created on first use inside the actors' event loop."""
-    global _db
-    if _db is None:
-        _db = Database(_settings or get_settings())
-    return _db
+    """The Database of the running event loop (the actors' loop), created on first use there."""
+    loop = asyncio.get_running_loop()
+    db = _dbs.get(loop)
+    if db is None:
+        db = _dbs[loop] = Database(_settings or get_settings())
+    return db
 
 
 class DatabaseLifecycle(Middleware):
-    """Disposes of the process's engine when the worker stops.
+    """Disposes of the stopping worker's engine on its own loop, while that loop still runs.
 
-    Must be added *after* dramatiq's ``AsyncIO`` middleware: ``after_*`` hooks run in reverse order, so
-    this one runs while the actors' event loop is still alive. The engine's connections belong to that
-    loop (asyncpg refuses to close them from another one), so they are closed there.
+    Must be added *after* dramatiq's ``AsyncIO`` middleware: ``after_*`` hooks run in reverse order.
     """
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
-        global _db
-        if _db is None:
-            return
-        db, _db = _db, None
         loop_thread = get_event_loop_thread()
+        if loop_thread is None:
+            return
+        db = _dbs.pop(loop_thread.loop, None)
+        if db is None:
+            return
         try:
-            if loop_thread is not None and loop_thread.loop.is_running():
+            if loop_thread.loop.is_running():
                 loop_thread.run_coroutine(db.dispose())
-            else:
-                asyncio.run(db.dispose())
-        except Exception:  # the process is ending anyway; never block the shutdown on it
+        except Exception:  # never block a shutdown on it
             log.warning("database_dispose_failed", exc_info=True)

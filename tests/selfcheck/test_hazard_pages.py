@@ -68,3 +68,19 @@ async def test_regulator_sees_the_subtree_hazard(
     await sign_in(client, world.users["regulator"].login)
     page = await client.get(f"/t/{world.tenants['b'].id}/hazards/{hazard.id}")
     assert page.status_code == 200 and "疑似重大火灾隐患" in page.text
+
+
+async def test_closed_hazards_age_into_the_evidence_retention_rule(database: Database, world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from portal.selfcheck.evidence_owners import hazards_closed_before
+
+    closed = await _hazard(database, world, "a")
+    still_open = await _hazard(database, world, "a")
+    async with database.session(Scope.tenant(world.tenants["a"].id)) as s:
+        row = await s.get(Hazard, closed.id)
+        assert row is not None
+        row.status, row.closed_at = HazardStatus.CLOSED, datetime.now(UTC) - timedelta(days=4 * 365)
+    async with database.session(Scope.system("test")) as s:
+        ids = set(await hazards_closed_before(s, datetime.now(UTC) - timedelta(days=3 * 365)))
+    assert closed.id in ids and still_open.id not in ids
