@@ -8,17 +8,10 @@ import sys
 
 import click
 
-from portal.config import Settings, SettingsError, load_settings
+from portal.config import Settings, load_settings_or_exit
 from portal.core.audit.cli import audit
 
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        for line in exc.lines:
-            click.echo(f"configuration error: {line}", err=True)
-        sys.exit(2)
+_settings = load_settings_or_exit
 
 
 @click.group()

@@ -167,3 +167,15 @@ def load_settings(**overrides: object) -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def load_settings_or_exit() -> Settings:
+    """For command lines: print one line per bad variable and exit 2 instead of a traceback."""
+    import sys
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for line in exc.lines:
+            print(f"configuration error: {line}", file=sys.stderr)
+        sys.exit(2)

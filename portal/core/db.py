@@ -7,12 +7,13 @@ advanced-alchemy gives us the UUIDv7 primary keys, UTC audit columns and constra
 
 from __future__ import annotations
 
+import enum
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
-from sqlalchemy import event
+from sqlalchemy import Enum, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -24,6 +25,19 @@ Base = UUIDv7AuditBase
 metadata = orm_registry.metadata
 
 __all__ = ["Base", "Database", "metadata"]
+
+
+def str_enum(cls: type[enum.Enum], name: str) -> Enum:
+    """An enum column stored as its values in a plain VARCHAR without CHECK: adding a value later (a new
+    owner type, a new role) is not a migration on PostgreSQL."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -94,4 +108,4 @@ def sync_engine_of(engine: AsyncEngine) -> Engine:
     return engine.sync_engine
 
 
-__all__ += ["NullPool", "make_engine"]
+__all__ += ["NullPool", "make_engine", "str_enum"]

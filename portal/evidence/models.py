@@ -17,23 +17,12 @@ import uuid
 from datetime import datetime
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
+from portal.core.db import str_enum as _enum
 from portal.core.tenancy import TenantScoped
-
-
-def _enum(cls: type[enum.Enum], name: str) -> Enum:
-    # A plain VARCHAR without CHECK: later issues add owner types without a migration.
-    return Enum(
-        cls,
-        name=name,
-        native_enum=False,
-        create_constraint=False,
-        length=32,
-        values_callable=lambda e: [m.value for m in e],
-    )
 
 
 class OwnerType(enum.StrEnum):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import click
 
-from portal.config import Settings, SettingsError, load_settings
+from portal.config import Settings, load_settings_or_exit
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,7 @@ async def verify_chains(settings: Settings, *, tenant: str | None, platform: boo
     return reports
 
 
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        for line in exc.lines:
-            click.echo(f"configuration error: {line}", err=True)
-        sys.exit(2)
+_settings = load_settings_or_exit
 
 
 @click.group()
