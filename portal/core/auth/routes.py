@@ -39,7 +39,7 @@ def home_of(context: Context | None) -> str:
     if context.kind is ContextKind.MEMBER:
         return f"/t/{context.key}"
     if context.kind is ContextKind.ADMIN:
-        return "/admin"
+        return "/invitations"  # the platform admin onboards regulators, committees and insurers there
     return "/tenants"
 
 
