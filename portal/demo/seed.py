@@ -185,7 +185,19 @@ async def seed_oversight(session: AsyncSession, city: DemoCity) -> None:
         await _user(session, city, person, admin=True)
 
 
-STEPS: list[Step] = [seed_geography, seed_tenants, seed_oversight]
+async def seed_cycle(session: AsyncSession, city: DemoCity) -> None:
+    """The checklist catalogue, and this month's (and last month's) self-checks for every tenant."""
+    from datetime import UTC, datetime
+
+    from portal.selfcheck.catalogue import load_catalogue
+    from portal.selfcheck.jobs import open_periods
+    from portal.selfcheck.policy import period_of
+
+    await load_catalogue(session)
+    await open_periods(session, period_of(datetime.now(UTC)))
+
+
+STEPS: list[Step] = [seed_geography, seed_tenants, seed_oversight, seed_cycle]
 
 
 async def seed_into(session: AsyncSession, raw: dict[str, Any] | None = None) -> DemoCity:
