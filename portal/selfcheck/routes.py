@@ -22,6 +22,11 @@ from portal.tenants import services as tenant_services
 from portal.tenants.models import MemberRole, Tenant
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+# The cycle's pages: the tenant's members, and from outside the grid's people and the regulator (insurers
+# never see self-checks or hazards, only the risk status they were granted).
+CYCLE_PAGES = access.member() | access.cross_tenant(
+    ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
+)
 ANSWERING_ROLES = {MemberRole.RESPONSIBLE, MemberRole.MANAGER}
 REFUSALS = {
     "already_submitted": N_("This self-check has been submitted; its answers can no longer change."),
@@ -60,10 +65,7 @@ def _require_answerer(roles: set[MemberRole]) -> None:
 class SelfCheckPages(Controller):
     path = "/t/{tenant_id:uuid}/selfchecks"
     include_in_schema = False
-    # Members read and (manager, responsible person) answer; the grid and the regulator may look.
-    opt = access.member() | access.cross_tenant(
-        ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
-    )
+    opt = CYCLE_PAGES  # members read and (manager, responsible person) answer
 
     @get("/")
     async def index(
