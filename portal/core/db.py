@@ -14,7 +14,6 @@ from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from sqlalchemy import Enum, event
-from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -102,10 +101,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-def sync_engine_of(engine: AsyncEngine) -> Engine:
-    return engine.sync_engine
 
 
 __all__ += ["NullPool", "make_engine", "str_enum"]

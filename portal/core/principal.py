@@ -12,7 +12,7 @@ import enum
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.tenancy import Scope
@@ -157,7 +157,7 @@ async def consenting_tenants(
     session: AsyncSession, user_id: uuid.UUID, insurer_id: uuid.UUID
 ) -> Scope | None:
     """An insurer's scope: the tenants whose consent to this insurer is not revoked (system-scope session)."""
-    from portal.insurer.models import Consent, InsurerUser
+    from portal.insurer.models import InsurerUser
 
     ok = (
         await session.execute(
@@ -168,18 +168,7 @@ async def consenting_tenants(
     ).first()
     if not ok:
         return None
-    ids = (
-        (
-            await session.execute(
-                select(Consent.tenant_id).where(
-                    Consent.insurer_id == insurer_id, or_(Consent.revoked_at.is_(None))
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return Scope.tenants(ids)
+    return await consenting_tenants_of(session, insurer_id)
 
 
 async def consenting_tenants_of(session: AsyncSession, insurer_id: uuid.UUID) -> Scope:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.tenancy import ScopeKind, require_scope
 from portal.evidence.models import OwnerType
-from portal.tenants.models import MemberRole, Membership
+from portal.tenants.models import MemberRole
 
 
 class EvidenceNotFound(LookupError):
@@ -67,9 +66,6 @@ async def may_see_private(session: AsyncSession, user_id: uuid.UUID | None, tena
         return True
     if kind is not ScopeKind.TENANT or user_id is None:
         return False
-    roles = (
-        await session.execute(
-            select(Membership.role).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
-        )
-    ).scalars()
-    return any(role in (MemberRole.MANAGER, MemberRole.RESPONSIBLE) for role in roles)
+    from portal.tenants.services import roles_of
+
+    return bool(await roles_of(session, tenant_id, user_id) & {MemberRole.MANAGER, MemberRole.RESPONSIBLE})

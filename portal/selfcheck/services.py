@@ -29,7 +29,7 @@ from portal.selfcheck.models import (
 )
 from portal.selfcheck.policy import DEFAULT_POLICY, Policy, signing_deadline
 from portal.selfcheck.schemas import Severity
-from portal.tenants.models import MemberRole, Membership, Tenant
+from portal.tenants.models import MemberRole, Tenant
 
 
 class SelfCheckRefused(ValueError):
@@ -225,14 +225,9 @@ async def submit(
 
 
 async def is_responsible(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    row = await session.execute(
-        select(Membership.id).where(
-            Membership.tenant_id == tenant_id,
-            Membership.user_id == user_id,
-            Membership.role == MemberRole.RESPONSIBLE,
-        )
-    )
-    return row.first() is not None
+    from portal.tenants.services import roles_of
+
+    return MemberRole.RESPONSIBLE in await roles_of(session, tenant_id, user_id)
 
 
 async def mark_signed(
