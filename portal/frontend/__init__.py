@@ -44,7 +44,12 @@ def jinja_environment(settings: Settings) -> Environment:
             return getattr(obj, f"{field}_en", "") or getattr(obj, f"{field}_zh", "")
         return getattr(obj, f"{field}_zh", "")
 
+    def fingerprint(value: str | None) -> str:
+        # A SHA-256 in groups of four, so that a person can compare it by eye or read it out.
+        return " ".join(value[i : i + 4] for i in range(0, len(value), 4)) if value else ""
+
     env.filters["local_time"] = local_time
+    env.filters["fingerprint"] = fingerprint
     env.globals.update(
         current_locale=i18n.current_locale,
         html_lang=lambda: i18n.html_lang(i18n.current_locale()),

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
@@ -278,3 +278,68 @@ class Notification(Base):
     # Dedup key so that a job that runs twice does not notify twice.
     dedup_key: Mapped[str] = mapped_column(String(120))
     __table_args__ = (UniqueConstraint("user_id", "dedup_key"),)
+
+
+class DocumentType(enum.StrEnum):
+    MONTHLY_REPORT = "monthly_report"  # a SelfCheck's frozen report
+    COMMITMENT = "commitment"  # a Commitment (承诺书)
+
+
+class Signature(Base, TenantScoped):
+    """A responsible person's passkey signature over a document: the WebAuthn assertion whose challenge
+    was the SHA-256 of the document's canonical JSON, kept whole so anyone can re-verify it later.
+
+    The public key is copied from the passkey at signing time: the signature stays verifiable even if the
+    passkey row is later revoked or the account closed. The RP ID and origin are kept for the same reason
+    (a portal that moves to a new address must still verify its old signatures)."""
+
+    __tablename__ = "signature"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    document_type: Mapped[DocumentType] = mapped_column(_enum(DocumentType, "document_type"))
+    document_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    signer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    signer_name: Mapped[str] = mapped_column(String(200))
+    passkey_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("passkey.id", ondelete="SET NULL"))
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1024))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(2048))
+    authenticator_data: Mapped[bytes] = mapped_column(LargeBinary(4096))
+    client_data_json: Mapped[bytes] = mapped_column(LargeBinary(4096))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(1024))
+    user_handle: Mapped[bytes | None] = mapped_column(LargeBinary(128))
+    rp_id: Mapped[str] = mapped_column(String(253))
+    origin: Mapped[str] = mapped_column(String(300))
+    signed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    # A document is signed once; a second signature of the same document is refused by the database too.
+    __table_args__ = (UniqueConstraint("document_type", "document_id"),)
+
+
+class CommitmentStatus(enum.StrEnum):
+    PREPARED = "prepared"  # text fixed and hashed, waiting for the responsible person
+    SIGNED = "signed"
+
+
+class Commitment(Base, TenantScoped):
+    """消防安全承诺书: the responsible person's yearly commitment, shown on the public board once signed.
+
+    The text is fixed (and hashed) when it is prepared, from the template in ``data/commitment.yaml`` with
+    the tenant's name and the responsible person's name filled in."""
+
+    __tablename__ = "commitment"
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    status: Mapped[CommitmentStatus] = mapped_column(_enum(CommitmentStatus, "commitment_status"))
+    responsible_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    responsible_name: Mapped[str] = mapped_column(String(200))
+    text_zh: Mapped[str] = mapped_column(Text)
+    text_en: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    prepared_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    prepared_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    signed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # One commitment per tenant per year.
+    __table_args__ = (UniqueConstraint("tenant_id", "year"),)

@@ -100,6 +100,7 @@ class SelfCheckPages(Controller):
             sections=services.sections(sc),
             progress=services.progress(sc),
             can_answer=bool(roles & ANSWERING_ROLES),
+            can_sign=MemberRole.RESPONSIBLE in roles,
             error=None,
         )
 

@@ -6,8 +6,6 @@ responsible person signs) and opens a hazard for every failed item with the item
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from portal.selfcheck.models import (
 )
 from portal.selfcheck.policy import DEFAULT_POLICY, Policy, signing_deadline
 from portal.selfcheck.schemas import Severity
+from portal.selfcheck.signing import canonical_hash
 from portal.tenants.models import MemberRole, Tenant
 
 
@@ -166,8 +165,7 @@ def canonical_report(sc: SelfCheck, tenant: Tenant) -> dict[str, object]:
 
 
 def report_hash(report: dict[str, object]) -> str:
-    body = json.dumps(report, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode()).hexdigest()
+    return canonical_hash(report)
 
 
 async def submit(

@@ -6,10 +6,7 @@ may not UPDATE or DELETE audit entries at all, which is asserted too).
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,37 +21,12 @@ from portal.core.audit import services as audit
 from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from tests.fixtures.cli import run_portal
 from tests.fixtures.factories import World, build_world
-
-PORTAL = Path(sys.executable).parent / "portal"
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(
-        PORTAL_ENV="test",
-        PORTAL_DATABASE_URL=settings.database_url,
-        PORTAL_SECRET_KEY=settings.secret_key or "test-secret-key-" + "x" * 32,
-        PORTAL_LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    if settings.migration_database_url:
-        env["PORTAL_MIGRATION_DATABASE_URL"] = settings.migration_database_url
-    return env
 
 
 async def run_verify(settings: Settings, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``portal audit verify ARGS`` against the test database (cwd: a temp dir, so no stray .env)."""
-    assert PORTAL.exists(), f"the `portal` script is not next to {sys.executable}: pip install -e ."
-    return await asyncio.to_thread(
-        subprocess.run,
-        [str(PORTAL), "audit", "verify", *args],
-        env=_env(settings),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return await run_portal(settings, cwd, "audit", "verify", *args)
 
 
 async def record_steps(database: Database, tenant_id: uuid.UUID, n: int = 3) -> int:

@@ -16,7 +16,7 @@ from portal.core import i18n
 from portal.core.auth import passkeys
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from tests.auth.softauthn import SoftAuthenticator
+from portal.demo.softauthn import SoftAuthenticator
 from tests.fixtures.web import csrf_token
 
 

@@ -21,7 +21,7 @@ from portal.core.tenancy import Scope
 from portal.tenants import services as ts
 from portal.tenants.models import User
 from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
-from tests.auth.softauthn import SoftAuthenticator
+from portal.demo.softauthn import SoftAuthenticator
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 

@@ -1,23 +1,20 @@
 """Passkeys (WebAuthn, ``webauthn`` 3.x): registration, sign-in, and a person's list of passkeys.
 
 Discoverable credentials with user verification required; the RP ID and the expected origin come from the
-settings (``rp_id``, ``base_url``). A ceremony's challenge lives in the server-side session with the time it
-was issued (:class:`Ceremony`); the route pops it before verifying, so every challenge is single-use and
-expires after :data:`CHALLENGE_TTL_S`. The response is checked step by step first (challenge, origin, RP
-ID, user verification, sign counter) so that each refusal has its own translated message, then verified
-in full by the library. Revoked passkeys stay as rows: old report signatures are re-verified against them.
+settings (``rp_id``, ``base_url``). The checks every ceremony shares (single-use expiring challenge, origin,
+RP ID, user verification) live in ``ceremonies.py``; here the sign counter is checked too, then the library
+verifies in full. Revoked passkeys stay as rows: old report signatures are re-verified against them.
 
 No HTTP here: the routes (``passkey_routes.py``) parse, call these functions and render.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,13 +32,10 @@ from webauthn.helpers import (
     parse_attestation_object,
     parse_authentication_credential_json,
     parse_authenticator_data,
-    parse_client_data_json,
     parse_registration_credential_json,
 )
-from webauthn.helpers.cose import COSEAlgorithmIdentifier
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
-    AuthenticatorData,
     AuthenticatorSelectionCriteria,
     ClientDataType,
     PublicKeyCredentialDescriptor,
@@ -51,68 +45,34 @@ from webauthn.helpers.structs import (
 
 from portal.config import Settings
 from portal.core.audit import services as audit
+from portal.core.auth.ceremonies import (
+    ALGORITHMS,
+    CHALLENGE_TTL_S,
+    SESSION_KEY,
+    Ceremony,
+    PasskeyError,
+    challenge_bytes,
+    check_authenticator_data,
+    check_client_data,
+    take_ceremony,
+)
 from portal.core.auth.models import Passkey
 from portal.core.tenancy import Scope, scope_of, set_scope
 from portal.tenants.models import Invitation, User
 
-CHALLENGE_TTL_S = 300  # a ceremony not finished within 5 minutes starts again
-NAME_MAX = 80
-SESSION_KEY = "webauthn"  # where the routes keep the pending ceremony in the server-side session
-# Algorithms we accept: ES256 (every platform authenticator), EdDSA, RS256 (Windows Hello).
-ALGORITHMS = [
-    COSEAlgorithmIdentifier.ECDSA_SHA_256,
-    COSEAlgorithmIdentifier.EDDSA,
-    COSEAlgorithmIdentifier.RSASSA_PKCS1_v1_5_SHA_256,
+# The ceremony names the routes reach through this module (they live in ``ceremonies.py``).
+__all__ = [
+    "CHALLENGE_TTL_S",
+    "SESSION_KEY",
+    "Ceremony",
+    "PasskeyError",
+    "take_ceremony",
 ]
+
+NAME_MAX = 80
 # Signing in and adding a passkey only write non-tenant rows and platform-chain audit entries: a scope
 # that sees no tenant at all is enough, and never more than that.
 PLATFORM_ONLY = Scope.tenants(())
-
-
-class PasskeyError(ValueError):
-    """A refused ceremony or a broken rule; ``code`` names it for a translated message.
-
-    Codes: ``challenge`` (none pending, expired or already used), ``origin``, ``rp_id``,
-    ``user_verification``, ``counter``, ``unknown_credential``, ``duplicate``, ``invalid`` (anything else
-    the verification refuses), ``name``, ``last_passkey``.
-    """
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(detail or code)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Ceremony:
-    """A pending registration or sign-in, kept in the session until its response arrives (once)."""
-
-    purpose: str  # "register" | "signin"
-    challenge: str  # base64url
-    issued_at: float  # unix seconds
-    user_id: str = ""  # registration: the account the new credential belongs to
-    binding: str = ""  # what else it is bound to, e.g. an invitation's token hash
-    display_name: str = ""
-
-    def to_session(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def take_ceremony(
-    raw: Any, purpose: str, *, binding: str = "", now: float | None = None, ttl: float = CHALLENGE_TTL_S
-) -> Ceremony:
-    """The ceremony popped from the session, if it is the one expected and still fresh."""
-    if not isinstance(raw, dict):
-        raise PasskeyError("challenge", "no ceremony pending (never started or already used)")
-    try:
-        ceremony = Ceremony(**raw)
-    except TypeError as exc:
-        raise PasskeyError("challenge", "malformed ceremony") from exc
-    now = time.time() if now is None else now
-    if ceremony.purpose != purpose or ceremony.binding != binding:
-        raise PasskeyError("challenge", "the pending ceremony is for something else")
-    if not 0 <= now - ceremony.issued_at <= ttl:
-        raise PasskeyError("challenge", "the challenge expired")
-    return ceremony
 
 
 # -- registration -------------------------------------------------------------------------------------
@@ -169,52 +129,24 @@ class NewCredential:
     transports: list[str]
 
 
-def _challenge_bytes(ceremony: Ceremony) -> bytes:
-    from webauthn import base64url_to_bytes
-
-    return base64url_to_bytes(ceremony.challenge)
-
-
-def _check_client_data(raw: bytes, expected_type: ClientDataType, ceremony: Ceremony, origin: str) -> None:
-    try:
-        client_data = parse_client_data_json(raw)
-    except Exception as exc:  # the helper raises several kinds on garbage
-        raise PasskeyError("invalid", "clientDataJSON is malformed") from exc
-    if client_data.type != expected_type:
-        raise PasskeyError("invalid", f"unexpected client data type {client_data.type}")
-    if client_data.challenge != _challenge_bytes(ceremony):
-        raise PasskeyError("challenge", "the response answers another challenge")
-    if client_data.origin != origin:
-        raise PasskeyError("origin", f"response from origin {client_data.origin!r}")
-    if client_data.cross_origin:
-        raise PasskeyError("origin", "cross-origin ceremony")
-
-
-def _check_authenticator_data(auth_data: AuthenticatorData, rp_id: str) -> None:
-    if auth_data.rp_id_hash != hashlib.sha256(rp_id.encode()).digest():
-        raise PasskeyError("rp_id", "the credential is scoped to another RP ID")
-    if not auth_data.flags.uv:
-        raise PasskeyError("user_verification", "the authenticator did not verify the user")
-
-
 def verify_registration(settings: Settings, ceremony: Ceremony, credential: Any) -> NewCredential:
     """Check a ``navigator.credentials.create`` response against the ceremony it answers."""
     try:
         parsed = parse_registration_credential_json(credential)
     except WebAuthnException as exc:
         raise PasskeyError("invalid", str(exc)) from exc
-    _check_client_data(
+    check_client_data(
         parsed.response.client_data_json, ClientDataType.WEBAUTHN_CREATE, ceremony, settings.base_url
     )
     try:
         attestation = parse_attestation_object(parsed.response.attestation_object)
     except Exception as exc:
         raise PasskeyError("invalid", "attestationObject is malformed") from exc
-    _check_authenticator_data(attestation.auth_data, settings.rp_id)
+    check_authenticator_data(attestation.auth_data, settings.rp_id)
     try:
         verified = verify_registration_response(
             credential=parsed,
-            expected_challenge=_challenge_bytes(ceremony),
+            expected_challenge=challenge_bytes(ceremony),
             expected_rp_id=settings.rp_id,
             expected_origin=settings.base_url,
             require_user_verification=True,
@@ -301,12 +233,12 @@ async def authenticate(
     except WebAuthnException as exc:
         raise PasskeyError("invalid", str(exc)) from exc
     response = parsed.response
-    _check_client_data(response.client_data_json, ClientDataType.WEBAUTHN_GET, ceremony, settings.base_url)
+    check_client_data(response.client_data_json, ClientDataType.WEBAUTHN_GET, ceremony, settings.base_url)
     try:
         auth_data = parse_authenticator_data(response.authenticator_data)
     except Exception as exc:
         raise PasskeyError("invalid", "authenticatorData is malformed") from exc
-    _check_authenticator_data(auth_data, settings.rp_id)
+    check_authenticator_data(auth_data, settings.rp_id)
 
     await ensure_scope(session)
     passkey = (
@@ -325,7 +257,7 @@ async def authenticate(
     try:
         verified = verify_authentication_response(
             credential=parsed,
-            expected_challenge=_challenge_bytes(ceremony),
+            expected_challenge=challenge_bytes(ceremony),
             expected_rp_id=settings.rp_id,
             expected_origin=settings.base_url,
             credential_public_key=passkey.public_key,

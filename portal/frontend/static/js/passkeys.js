@@ -1,4 +1,4 @@
-/* Passkey buttons: sign in, accept an invitation, add a passkey. Needs @simplewebauthn/browser (UMD).
+/* Passkey buttons: sign in, accept an invitation, add a passkey, sign a document. Needs @simplewebauthn/browser (UMD).
  *
  * Markup (templates/auth/_passkey.html):
  *   <div data-passkey data-options-url=… data-submit-url=… [data-next=…] [data-display-name-input=ID]
@@ -96,7 +96,7 @@
         var displayName = valueOf(d.displayNameInput);
         var options = await postJSON(d.optionsUrl, { display_name: displayName }, d.msgFailed);
         var credential =
-          d.passkey === "signin"
+          d.passkey === "signin" || d.passkey === "sign"
             ? await lib.startAuthentication({ optionsJSON: options.publicKey })
             : await lib.startRegistration({ optionsJSON: options.publicKey });
         var result = await postJSON(

@@ -1,10 +1,12 @@
-"""A tiny software authenticator for server-side WebAuthn tests.
+"""A tiny software authenticator: the demo city's people sign their past reports with it, and the
+server-side WebAuthn tests use it to make good and bad answers.
 
 It does what a platform authenticator does, in Python: makes an EC P-256 key pair per credential, builds
 ``authenticatorData`` / a ``none`` attestation object (CBOR), signs ``authenticatorData || SHA-256(
 clientDataJSON)``, and answers in the JSON shape ``@simplewebauthn/browser`` posts. Every knob a test needs
 to produce a bad answer is a keyword: origin, RP ID, user verification, the counter, the challenge.
-This is test equipment (an authenticator), not a stand-in for any code of the portal.
+It is equipment (an authenticator, what a phone does), not a stand-in for any code of the portal: the
+portal verifies its answers with the same code as a real device's.
 """
 
 from __future__ import annotations
