@@ -206,6 +206,12 @@ async def transition(
         object_id=hazard.id,
         detail={"from": before.value, "to": target.value},
     )
+    if target is HazardStatus.CLOSED:
+        # A closed hazard settles its ledger entries now, not at the next daily run. (Imported here:
+        # the ledger reads patrols, which open hazards through this module.)
+        from portal.selfcheck import accountability
+
+        await accountability.resolve_fixed(session, now, tenant_ids=[hazard.tenant_id])
     return hazard
 
 
