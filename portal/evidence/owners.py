@@ -34,6 +34,25 @@ def owner_resolver(owner_type: OwnerType) -> Callable[[OwnerResolver], OwnerReso
     return register
 
 
+FrozenCheck = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
+_frozen: dict[OwnerType, FrozenCheck] = {}
+
+
+def frozen_when(owner_type: OwnerType) -> Callable[[FrozenCheck], FrozenCheck]:
+    """Register when an owner takes no more evidence (e.g. a submitted self-check: its photos are signed)."""
+
+    def register(fn: FrozenCheck) -> FrozenCheck:
+        _frozen[owner_type] = fn
+        return fn
+
+    return register
+
+
+async def is_frozen(session: AsyncSession, owner_type: OwnerType, owner_id: uuid.UUID) -> bool:
+    check = _frozen.get(owner_type)
+    return bool(check is not None and await check(session, owner_id))
+
+
 @owner_resolver(OwnerType.TENANT)
 async def _tenant_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
     from portal.tenants.services import get_tenant

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pillow_heif
 import puremagic
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 pillow_heif.register_heif_opener()
 
@@ -109,6 +109,9 @@ def inspect(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Inspection:
 
 
 def _inspect(data: bytes, max_pixels: int) -> Inspection:
+    # WeasyPrint (the report PDF) turns Pillow's LOAD_TRUNCATED_IMAGES on when it is imported, for the
+    # whole process; an upload cut off in transit must still be refused, so decoding is made strict here.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     media_type = sniff(data)
     if media_type == PDF:
         # A PDF that stops before its end-of-file marker was cut off in transit.

@@ -32,6 +32,7 @@ MESSAGES = {
     "not_uploaded": N_("The file has not arrived yet. Please upload it again."),
     "client_id": N_("This upload id is already used for another upload."),
     "processing": N_("This picture is still being prepared. Please try again in a moment."),
+    "frozen": N_("This record has been submitted: no more photos can be added to it."),
 }
 # Conflicts the client may resolve by waiting or retrying; every other refusal is a plain 400.
 _STATUS = {"not_uploaded": 409, "processing": 409}

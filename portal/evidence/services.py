@@ -28,7 +28,7 @@ from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
 from portal.core.tenancy import ScopeKind
 from portal.evidence import processing
 from portal.evidence.models import Evidence, OwnerType, Processing, SlotStatus, StoredObject, UploadSlot
-from portal.evidence.owners import EvidenceNotFound, may_see_private, resolve_owner, viewer_scope
+from portal.evidence.owners import EvidenceNotFound, is_frozen, may_see_private, resolve_owner, viewer_scope
 from portal.evidence.store import current_storage
 
 PROCESS_TOPIC = "evidence.process"
@@ -134,6 +134,8 @@ async def request_slot(
 ) -> SlotAnswer:
     """A presigned POST for one file; the same ``client_id`` always answers with the same slot."""
     tenant_id = await resolve_owner(session, owner_type, owner_id)
+    if await is_frozen(session, owner_type, owner_id):
+        raise EvidenceError("frozen")
     content_type = content_type.strip().lower()
     if content_type not in processing.ACCEPTED_TYPES:
         raise EvidenceError("type")
@@ -173,6 +175,37 @@ async def request_slot(
     return SlotAnswer(slot, upload, None)
 
 
+async def attach_bytes(
+    session: AsyncSession,
+    storage: ObjectStorage,
+    *,
+    owner_type: OwnerType,
+    owner_id: uuid.UUID,
+    data: bytes,
+    content_type: str,
+    filename: str,
+    uploader: Uploader,
+    limits: Limits,
+) -> Evidence:
+    """Server-side upload (the demo city's photos, imports): the same slot → bytes → checks path as a
+    phone's upload, with the bytes written by the server instead of the browser."""
+    client_id = uuid.uuid4()
+    answer = await request_slot(
+        session,
+        storage,
+        client_id=client_id,
+        owner_type=owner_type,
+        owner_id=owner_id,
+        content_type=content_type,
+        size=len(data),
+        filename=filename,
+        uploader=uploader,
+        limits=limits,
+    )
+    await storage.put(answer.slot.key, data, content_type)
+    return await complete_upload(session, storage, client_id=client_id, uploader=uploader, limits=limits)
+
+
 async def _refuse(storage: ObjectStorage, slot: UploadSlot, code: str) -> EvidenceError:
     """Delete what was uploaded; the caller raises the answer and its transaction records nothing."""
     await storage.delete(slot.key)
@@ -199,6 +232,9 @@ async def complete_upload(
         return done
     if slot.status is SlotStatus.REJECTED:
         raise EvidenceError(slot.reject_code or "damaged")
+    # The owner may have been frozen while the bytes travelled (a self-check submitted meanwhile).
+    if await is_frozen(session, slot.owner_type, slot.owner_id):
+        raise await _refuse(storage, slot, "frozen")
     info = await storage.head(slot.key)
     if info is None:
         raise EvidenceError("expired" if slot.expires_at <= datetime.now(UTC) else "not_uploaded")

@@ -1,4 +1,5 @@
-"""Evidence can belong to a hazard: found (and allowed) through the hazard's scope, kept after it closes."""
+"""Evidence of the cycle: photos of a hazard (kept after it closes) and of a self-check answer (frozen when
+the self-check is submitted, since the report's signature covers them). Found through the owner's scope."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.evidence.models import OwnerType
-from portal.evidence.owners import owner_resolver
+from portal.evidence.owners import frozen_when, owner_resolver
 from portal.evidence.retention import retention_rule
-from portal.selfcheck.models import Hazard, HazardStatus
+from portal.selfcheck.models import Hazard, HazardStatus, SelfCheck, SelfCheckAnswer, SelfCheckStatus
 
 
 @owner_resolver(OwnerType.HAZARD)
@@ -25,5 +26,37 @@ async def hazards_closed_before(session: AsyncSession, cutoff: datetime) -> Sequ
     """A hazard's photos are the proof of its rectification: kept the retention period after closing."""
     rows = await session.execute(
         select(Hazard.id).where(Hazard.status == HazardStatus.CLOSED, Hazard.closed_at < cutoff)
+    )
+    return rows.scalars().all()
+
+
+@owner_resolver(OwnerType.SELFCHECK_ITEM)
+async def answer_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
+    """A self-check answer's photos (the owner id is the answer's id)."""
+    return (
+        await session.execute(select(SelfCheckAnswer.tenant_id).where(SelfCheckAnswer.id == owner_id))
+    ).scalar_one_or_none()
+
+
+@frozen_when(OwnerType.SELFCHECK_ITEM)
+async def answer_frozen(session: AsyncSession, owner_id: uuid.UUID) -> bool:
+    """Submitted answers take no more photos: the report's hash (and signature) covers them."""
+    status = (
+        await session.execute(
+            select(SelfCheck.status)
+            .join(SelfCheckAnswer, SelfCheckAnswer.selfcheck_id == SelfCheck.id)
+            .where(SelfCheckAnswer.id == owner_id)
+        )
+    ).scalar_one_or_none()
+    return status in (SelfCheckStatus.SUBMITTED, SelfCheckStatus.SIGNED)
+
+
+@retention_rule(OwnerType.SELFCHECK_ITEM)
+async def answers_submitted_before(session: AsyncSession, cutoff: datetime) -> Sequence[uuid.UUID]:
+    """A report's photos are kept the retention period after it was submitted, like the report."""
+    rows = await session.execute(
+        select(SelfCheckAnswer.id)
+        .join(SelfCheck, SelfCheck.id == SelfCheckAnswer.selfcheck_id)
+        .where(SelfCheck.submitted_at < cutoff)
     )
     return rows.scalars().all()

@@ -29,9 +29,9 @@ def document_of(sc: SelfCheck) -> signing.Document:
     return signing.Document(DocumentType.MONTHLY_REPORT, sc.id, sc.tenant_id, sc.report_sha256)
 
 
-def current_hash(sc: SelfCheck, tenant: Tenant) -> str:
+async def current_hash(session: AsyncSession, sc: SelfCheck, tenant: Tenant) -> str:
     """The hash of the report as the database holds it now (equals the frozen one unless tampered with)."""
-    return services.report_hash(services.canonical_report(sc, tenant))
+    return await services.frozen_hash(session, sc, tenant)
 
 
 async def check_signable(session: AsyncSession, sc: SelfCheck, tenant: Tenant, signer_id: uuid.UUID) -> None:
@@ -42,7 +42,7 @@ async def check_signable(session: AsyncSession, sc: SelfCheck, tenant: Tenant, s
         raise services.SelfCheckRefused("not_submitted")
     if not await services.is_responsible(session, sc.tenant_id, signer_id):
         raise services.SelfCheckRefused("only_responsible_signs")
-    if current_hash(sc, tenant) != sc.report_sha256:
+    if await current_hash(session, sc, tenant) != sc.report_sha256:
         raise services.SelfCheckRefused("report_changed")
 
 
@@ -87,4 +87,4 @@ async def verify_report(session: AsyncSession, selfcheck_id: uuid.UUID) -> Repor
     signature = await signing.signature_of(session, DocumentType.MONTHLY_REPORT, sc.id)
     if signature is None:
         return ReportCheck(sc, tenant, None)
-    return ReportCheck(sc, tenant, signing.verify(signature, current_hash(sc, tenant)))
+    return ReportCheck(sc, tenant, signing.verify(signature, await current_hash(session, sc, tenant)))

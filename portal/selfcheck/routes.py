@@ -34,6 +34,7 @@ REFUSALS = {
     "fail_needs_note": N_("Say what is wrong, so that it can be fixed."),
     "incomplete": N_("Answer every item before submitting."),
     "bad_answer": N_("Choose pass, fail or not applicable."),
+    "photo_required": N_("Add a photo of the problem to each failed item that needs one: %(items)s."),
 }
 
 
@@ -173,6 +174,6 @@ class SelfCheckPages(Controller):
                 sections=services.sections(sc),
                 progress=services.progress(sc),
                 can_answer=True,
-                error=_(REFUSALS[exc.code]),
+                error=_(REFUSALS[exc.code], items=", ".join(exc.items)),
             )
         return Redirect(path=f"/t/{tenant.id}/selfchecks/{sc.id}", status_code=303)

@@ -7,6 +7,7 @@ responsible person signs) and opens a hazard for every failed item with the item
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.audit import services as audit
 from portal.selfcheck import catalogue
+from portal.selfcheck import evidence_owners as _evidence_owners  # noqa: F401  (answers and hazards own photos)
 from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
 from portal.selfcheck.models import (
     Answer,
@@ -32,9 +34,12 @@ from portal.tenants.models import MemberRole, Tenant
 
 
 class SelfCheckRefused(ValueError):
-    def __init__(self, code: str) -> None:
+    """A refused step; ``code`` names it for a translated message, ``items`` the item codes concerned."""
+
+    def __init__(self, code: str, *, items: Sequence[str] = ()) -> None:
         super().__init__(code)
         self.code = code
+        self.items = list(items)
 
 
 async def ensure_selfcheck(
@@ -151,17 +156,51 @@ def progress(sc: SelfCheck) -> Progress:
     )
 
 
-def canonical_report(sc: SelfCheck, tenant: Tenant) -> dict[str, object]:
-    """The frozen content of a report: what is hashed, signed and re-verified later."""
+def canonical_report(
+    sc: SelfCheck, tenant: Tenant, photos: Mapping[uuid.UUID, list[str]] | None = None
+) -> dict[str, object]:
+    """The frozen content of a report: what is hashed, signed and re-verified later. ``photos`` (answer id
+    → SHA-256 of its photos, from :func:`answer_photos`) puts the photos under the signature too."""
     answers = sorted(sc.answers, key=lambda a: a.item_code)
+    photos = photos or {}
     return {
         "type": "monthly-selfcheck",
         "tenant": {"id": str(tenant.id), "code": tenant.code, "name": tenant.name_zh, "uscc": tenant.uscc},
         "period": sc.period,
         "checklist": {"code": sc.checklist.code, "version": sc.checklist.version},
-        "answers": [{"item": a.item_code, "answer": a.answer.value, "note": a.note} for a in answers],
+        "answers": [
+            {"item": a.item_code, "answer": a.answer.value, "note": a.note, "photos": photos.get(a.id, [])}
+            for a in answers
+        ],
         "submitted_at": sc.submitted_at.astimezone(UTC).isoformat() if sc.submitted_at else None,
     }
+
+
+async def answer_photos(session: AsyncSession, sc: SelfCheck) -> dict[uuid.UUID, list[str]]:
+    """The SHA-256 of every photo attached to each answer (sorted): what the signature covers."""
+    from portal.evidence.models import Evidence, OwnerType, StoredObject
+
+    ids = [a.id for a in sc.answers]
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Evidence.owner_id, StoredObject.sha256)
+        .join(StoredObject, StoredObject.id == Evidence.object_id)
+        .where(
+            Evidence.tenant_id == sc.tenant_id,
+            Evidence.owner_type == OwnerType.SELFCHECK_ITEM,
+            Evidence.owner_id.in_(ids),
+        )
+    )
+    found: dict[uuid.UUID, list[str]] = {}
+    for owner_id, sha in rows.all():
+        found.setdefault(owner_id, []).append(sha)
+    return {k: sorted(v) for k, v in found.items()}
+
+
+async def frozen_hash(session: AsyncSession, sc: SelfCheck, tenant: Tenant) -> str:
+    """The report's hash as the database holds it now (answers, notes and photos)."""
+    return report_hash(canonical_report(sc, tenant, await answer_photos(session, sc)))
 
 
 def report_hash(report: dict[str, object]) -> str:
@@ -182,13 +221,21 @@ async def submit(
         raise SelfCheckRefused("already_submitted")
     if not progress(sc).complete:
         raise SelfCheckRefused("incomplete")
+    photos = await answer_photos(session, sc)
+    items = {i.code: i for i in sc.checklist.items}
+    missing = sorted(
+        a.item_code
+        for a in sc.answers
+        if a.answer is Answer.FAIL and items[a.item_code].photo_required and not photos.get(a.id)
+    )
+    if missing:
+        raise SelfCheckRefused("photo_required", items=missing)
     now = now or datetime.now(UTC)
     sc.status = SelfCheckStatus.SUBMITTED
     sc.submitted_at = now
     sc.submitted_by_id = user_id
-    sc.report_sha256 = report_hash(canonical_report(sc, tenant))
+    sc.report_sha256 = report_hash(canonical_report(sc, tenant, photos))
     actor = HazardActor(ActorKind.MEMBER, user_id)
-    items = {i.code: i for i in sc.checklist.items}
     opened = []
     for a in sorted(sc.answers, key=lambda a: a.item_code):
         if a.answer is not Answer.FAIL:

@@ -49,6 +49,18 @@ def test_refused_content(data: bytes, code: str) -> None:
     assert refused.value.code == code
 
 
+def test_truncated_jpeg_refused_even_after_weasyprint_loosened_pillow() -> None:
+    """WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES process-wide when imported (the report PDF lives in
+    the same web process): the evidence check must still refuse a photo cut off in transit."""
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = True  # what importing WeasyPrint does, whatever the import order
+    with pytest.raises(processing.Rejected) as refused:
+        processing.inspect(images.truncated_jpeg())
+    assert refused.value.code == "damaged"
+
+
 def test_derivatives_are_upright_small_and_bare() -> None:
     derived = processing.derive(images.jpeg(4000, 3000, orientation=6))
     assert images.assert_no_metadata(derived.display).size == (768, 1024)

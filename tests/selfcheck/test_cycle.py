@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.selfcheck import catalogue
@@ -16,6 +17,7 @@ from portal.selfcheck.models import Answer, Hazard, HazardEvent, HazardStatus, S
 from portal.selfcheck.policy import period_of, signing_deadline
 from portal.tenants.models import Tenant
 from tests.fixtures.factories import World
+from tests.selfcheck.photos import attach_photo
 
 PERIOD = "2026-10"
 
@@ -111,7 +113,9 @@ async def test_full_cycle_with_a_failed_item(database: Database, world: World) -
     assert events[-1][2] is HazardStatus.CLOSED
 
 
-async def test_major_hazard_cannot_be_closed_from_inside(database: Database, world: World) -> None:
+async def test_major_hazard_cannot_be_closed_from_inside(
+    database: Database, settings: Settings, world: World
+) -> None:
     sc, tenant = await _selfcheck(database, world, "b")
     async with database.session(Scope.tenant(tenant.id)) as s:
         loaded = await sc_services.load(s, sc.id)
@@ -119,9 +123,15 @@ async def test_major_hazard_cannot_be_closed_from_inside(database: Database, wor
         major = next(i for i in loaded.checklist.items if i.severity.value == "major")
         for item in loaded.checklist.items:
             if item.code == major.code:
-                await sc_services.answer(s, loaded, item.code, Answer.FAIL, user_id=None, note="安全出口上锁")  # type: ignore[arg-type]
+                failed = await sc_services.answer(
+                    s, loaded, item.code, Answer.FAIL, user_id=None, note="安全出口上锁"
+                )  # type: ignore[arg-type]
             else:
                 await sc_services.answer(s, loaded, item.code, Answer.NOT_APPLICABLE, user_id=None)  # type: ignore[arg-type]
+    await attach_photo(database, settings, tenant.id, failed.id, world.users["manager_b"].id)
+    async with database.session(Scope.tenant(tenant.id)) as s:
+        loaded = await sc_services.load(s, sc.id)
+        assert loaded is not None
         [hazard_id] = await sc_services.submit(s, loaded, tenant, user_id=None)  # type: ignore[arg-type]
         hazard = await s.get(Hazard, hazard_id)
         assert hazard is not None
