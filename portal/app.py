@@ -36,10 +36,15 @@ from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
 from portal.insurer.routes import InsurerKeyPages
 from portal.selfcheck.accountability_routes import AccountabilityPages
+from portal.selfcheck.commitment_routes import CommitmentPages
 from portal.selfcheck.hazard_routes import HazardPages
 from portal.selfcheck.patrol_routes import PatrolPages
+from portal.selfcheck.public_routes import PublicPages
+from portal.selfcheck.report_routes import SelfCheckReportController
 from portal.selfcheck.routes import SelfCheckPages
+from portal.selfcheck.signing_routes import ReportSigning
 from portal.tenants.invitation_routes import InvitationPages, InviteLinkPages
+from portal.tenants.roster_routes import RosterPages
 from portal.tenants.routes import TenantApi, TenantPages
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -97,11 +102,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PasskeyController,
             TenantPages,
             TenantApi,
+            RosterPages,
             AuditPages,
             InvitationPages,
             InviteLinkPages,
             InsurerKeyPages,
             SelfCheckPages,
+            SelfCheckReportController,
+            ReportSigning,
+            CommitmentPages,
+            PublicPages,
             HazardPages,
             PatrolPages,
             AccountabilityPages,

@@ -29,7 +29,8 @@ def jinja_environment(settings: Settings) -> Environment:
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda message, **kw: i18n.gettext(message, **kw),
-        lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
+        # Jinja's new-style ngettext fills in num and every other placeholder itself: hand it the raw text.
+        lambda s, p, n: i18n.translations(i18n.current_locale()).ngettext(s, p, n),
         newstyle=True,
     )
     tz = ZoneInfo(settings.display_timezone)

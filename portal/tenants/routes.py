@@ -11,11 +11,15 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from portal.core import access
+from portal.core.i18n import _
 from portal.core.principal import ContextKind
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
-from portal.tenants import services
+from portal.selfcheck import accountability
+from portal.selfcheck.accountability_routes import LEDGER_ACCESS
+from portal.tenants import charts, dashboard, services
 from portal.tenants.models import Tenant
 from portal.tenants.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
+from portal.tenants.roster_routes import ROSTER_ACCESS
 from portal.tenants.schemas import TenantOut, TenantPage
 
 PAGE_SIZE = 25
@@ -49,13 +53,27 @@ class TenantPages(Controller):
     async def tenant_home(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
-        require_principal(principal)
+        me = require_principal(principal)
         tenant = await services.get_tenant(db, tenant_id)
         if tenant is None:
             raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
         members = await services.roster(db, tenant.id)
         await record_cross_tenant_read(db, principal, [tenant.id], TENANT_READ, detail={"via": "web"})
-        return page(request, "tenants/home.html", tenant=tenant, members=members)
+        # Each part of the dashboard is shown to whoever may open the page it links to.
+        figures = await dashboard.build(db, tenant, with_ledger=LEDGER_ACCESS.allows(me))
+        return page(
+            request,
+            "tenants/home.html",
+            tenant=tenant,
+            members=members,
+            dash=figures,
+            chart=charts.compliance_chart(figures.months, described_by=charts.TABLE_ID),
+            outcome_names=charts.outcome_names(),
+            kinds={k: _(v) for k, v in accountability.KIND_LABELS.items()},
+            steps={k: _(v) for k, v in accountability.STEP_LABELS.items()},
+            can_manage_roster=ROSTER_ACCESS.allows(me),
+            is_member=access.member().allows(me),
+        )
 
     @get("/tenants", opt=IN_SCOPE)
     async def tenant_list(

@@ -117,6 +117,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=STOP_GRACE_S)
 
 
+# The running server's environment and work directory, for tests that run `portal ...` commands against
+# the same database (e.g. `portal verify-report`).
+SERVER: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated, demo-seeded portal on a free port; yields ``http://localhost:PORT``."""
@@ -141,6 +146,7 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _run([portal, "demo"], env, tmp, log)
 
     base_url = f"http://localhost:{port}"
+    SERVER.update(env=env, cwd=tmp, portal=portal)
     out = log.open("ab")
     proc = subprocess.Popen(
         [portal, "serve"], env=env, cwd=tmp, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -165,6 +171,12 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         _stop(proc)
         out.close()
+
+
+@pytest.fixture(scope="session")
+def portal_command(portal_server: str) -> dict[str, Any]:
+    """How to run ``portal ...`` against the server's database: ``portal``, ``env`` and ``cwd``."""
+    return dict(SERVER)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")

@@ -81,7 +81,7 @@ async def test_manager_on_a_phone_signs_in_switches_language_and_signs_out(
     home_url = page.url
     await expect(page.get_by_role("heading", level=1)).to_have_text("示例市第一人民医院")
     await expect(page.get_by_role("heading", level=2, name="人员")).to_be_visible()
-    roster = page.get_by_role("table")
+    roster = page.get_by_role("table", name="本单位人员及其职责")
     await expect(roster.get_by_role("columnheader")).to_have_text(["姓名", "职责"])
     await expect(roster.get_by_role("row", name=re.compile(r"白霞\s+消防安全管理人"))).to_be_visible()
     for name in ("戴俊杰", "袁一鸣", "任春燕"):
@@ -96,7 +96,8 @@ async def test_manager_on_a_phone_signs_in_switches_language_and_signs_out(
     assert page.url == home_url
     await expect(page.get_by_role("heading", level=1)).to_have_text("Shili No.1 People's Hospital")
     await expect(page.get_by_role("heading", level=2, name="People")).to_be_visible()
-    await expect(page.get_by_role("table").get_by_role("columnheader")).to_have_text(["Name", "Role"])
+    people = page.get_by_role("table", name="People of this unit and their roles")
+    await expect(people.get_by_role("columnheader")).to_have_text(["Name", "Role"])
     await assert_accessible(page)
 
     # ... and back to Chinese.

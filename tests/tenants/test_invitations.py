@@ -22,6 +22,7 @@ from portal.core.auth.passkey_routes import MESSAGES
 from portal.core.db import Database
 from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
+from portal.demo.softauthn import SoftAuthenticator
 from portal.grid import services as grid_services
 from portal.grid.models import Committee, CommitteeStaff, WardenAssignment
 from portal.insurer.models import InsurerUser
@@ -37,7 +38,6 @@ from portal.tenants.models import (
     User,
 )
 from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
-from portal.demo.softauthn import SoftAuthenticator
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 
