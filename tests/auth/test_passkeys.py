@@ -18,10 +18,10 @@ from portal.core.auth.models import Passkey
 from portal.core.auth.passkey_routes import MESSAGES
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.demo.softauthn import SoftAuthenticator
 from portal.tenants import services as ts
 from portal.tenants.models import User
 from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
-from portal.demo.softauthn import SoftAuthenticator
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 
