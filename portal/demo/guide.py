@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.grid.models import WardenAssignment
 from portal.insurer.models import InsurerUser
+from portal.selfcheck.models import SelfCheck, SelfCheckStatus
+from portal.selfcheck.policy import period_of, previous_period
 from portal.tenants.models import MemberRole, Membership, RegulatorAssignment, Tenant, User
 
 ROLES = [
@@ -51,6 +56,7 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                 ).first()
                 if person:
                     lines.append(f"  - {label}: {person[0]} ({person[1]})")
+            lines += await _history_lines(s)
             admin = (
                 await s.execute(
                     select(User.display_name, User.login).where(User.is_platform_admin.is_(True)).limit(1)
@@ -60,4 +66,44 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                 lines.append(f"  - platform admin / 平台管理员: {admin[0]} ({admin[1]})")
     finally:
         await db.dispose()
+    return lines
+
+
+async def _history_lines(s: AsyncSession, shown: int = 3) -> list[str]:
+    """Whom to click to see months of history (portal/demo/history.py gives it to some units only): the
+    manager (or, in a small place, the owner) of the first few units with a report three months old."""
+    period = period_of(datetime.now(UTC))
+    for _n in range(3):
+        period = previous_period(period)
+    with_history = (
+        select(SelfCheck.tenant_id)
+        .where(
+            SelfCheck.period <= period,
+            SelfCheck.status.in_([SelfCheckStatus.SUBMITTED, SelfCheckStatus.SIGNED]),
+        )
+        .distinct()
+    )
+    tenants = (
+        (await s.execute(select(Tenant).where(Tenant.id.in_(with_history)).order_by(Tenant.code)))
+        .scalars()
+        .all()
+    )
+    if not tenants:
+        return []
+    lines = [f"  - units with months of history / 有历史记录的单位 ({len(tenants)}), e.g.:"]
+    for tenant in tenants[:shown]:
+        person = (
+            await s.execute(
+                select(User.display_name, User.login)
+                .join(Membership, Membership.user_id == User.id)
+                .where(
+                    Membership.tenant_id == tenant.id,
+                    Membership.role.in_([MemberRole.MANAGER, MemberRole.RESPONSIBLE]),
+                )
+                .order_by(Membership.role != MemberRole.MANAGER, User.login)
+                .limit(1)
+            )
+        ).first()
+        if person:
+            lines.append(f"      {person[0]} ({person[1]}), {tenant.name_zh}")
     return lines

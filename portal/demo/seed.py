@@ -197,7 +197,14 @@ async def seed_cycle(session: AsyncSession, city: DemoCity) -> None:
     await open_periods(session, period_of(datetime.now(UTC)))
 
 
-STEPS: list[Step] = [seed_geography, seed_tenants, seed_oversight, seed_cycle]
+async def seed_history(session: AsyncSession, city: DemoCity) -> None:
+    """Six months of self-checks, hazards, patrols and ledger entries, replayed through the services."""
+    from portal.demo.history import seed_history as replay
+
+    await replay(session, city)
+
+
+STEPS: list[Step] = [seed_geography, seed_tenants, seed_oversight, seed_cycle, seed_history]
 
 
 async def seed_into(session: AsyncSession, raw: dict[str, Any] | None = None) -> DemoCity:
