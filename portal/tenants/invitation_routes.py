@@ -27,7 +27,7 @@ from portal.core.i18n import N_, _
 from portal.core.principal import Context, ContextKind, Principal, contexts_for
 from portal.core.tenancy import Scope
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
-from portal.tenants import invitations
+from portal.tenants import invitation_acceptance, invitation_recovery, invitations
 from portal.tenants.invitation_schemas import InviteForm, RecoveryForm
 from portal.tenants.models import InvitationKind, MemberRole, User
 
@@ -113,7 +113,7 @@ class InvitationPages(Controller):
             status_code=status,
             side=side,
             invitations=await invitations.list_invitations(db, side),
-            people=await invitations.people_of(db, side),
+            people=await invitation_recovery.people_of(db, side),
             grids=await invitations.committee_grids(db, side),
             choices=choices,
             roles=list(MemberRole),
@@ -177,14 +177,14 @@ class InvitationPages(Controller):
         side = await _side(db, principal)
         user_id = _uuid(data.user_id)
         if user_id is None and side.kind is ContextKind.ADMIN:
-            user_id = await invitations.user_id_by_login(db, data.login)
+            user_id = await invitation_recovery.user_id_by_login(db, data.login)
         if user_id is None:
             raise NotFoundException()
         # Every role the person holds, across tenants: only the system scope sees them all.
         async with request.app.state.db.session(Scope.system("recovery invitation: roles")) as sys:
             roles = await contexts_for(sys, user_id)
         try:
-            new = await invitations.create_recovery(
+            new = await invitation_recovery.create_recovery(
                 db, side, user_id=user_id, roles=roles, revoke_old=data.revoke_old == "yes"
             )
         except invitations.InvitationError as exc:
@@ -224,7 +224,7 @@ class InviteLinkPages(Controller):
     async def open(
         self, request: Request, db: DB, principal: CurrentPrincipal, token: FromPath[str]
     ) -> Template:
-        offer = await invitations.open_invitation(db, token)
+        offer = await invitation_acceptance.open_invitation(db, token)
         if offer is None or offer.status != "pending":
             code = offer.status if offer else "unknown"
             response = page(
@@ -251,7 +251,7 @@ class InviteLinkPages(Controller):
         self, request: Request, db: DB, token: FromPath[str], data: JSONBody[OptionsRequest]
     ) -> Response[dict[str, Any]]:
         try:
-            who = await invitations.begin_acceptance(db, token, display_name=data.display_name)
+            who = await invitation_acceptance.begin_acceptance(db, token, display_name=data.display_name)
         except invitations.InvitationError as exc:
             return _invitation_error(exc)
         options, ceremony = passkeys.registration_options(
@@ -276,7 +276,7 @@ class InviteLinkPages(Controller):
                 pop_ceremony(request), "register", binding=f"invite:{invitations.hash_token(token)}"
             )
             credential = passkeys.verify_registration(settings, ceremony, data.credential)
-            accepted = await invitations.accept_with_passkey(
+            accepted = await invitation_acceptance.accept_with_passkey(
                 db,
                 token,
                 credential,
@@ -302,7 +302,7 @@ class InviteLinkPages(Controller):
     ) -> Redirect | Template:
         me = require_principal(principal)
         try:
-            accepted = await invitations.accept_signed_in(db, token, me.user_id)
+            accepted = await invitation_acceptance.accept_signed_in(db, token, me.user_id)
         except invitations.InvitationError as exc:
             return page(
                 request,

@@ -26,7 +26,7 @@ from portal.demo.softauthn import SoftAuthenticator
 from portal.grid import services as grid_services
 from portal.grid.models import Committee, CommitteeStaff, WardenAssignment
 from portal.insurer.models import InsurerUser
-from portal.tenants import invitations
+from portal.tenants import invitation_acceptance, invitations
 from portal.tenants import services as ts
 from portal.tenants.invitation_routes import ERRORS
 from portal.tenants.models import (
@@ -74,9 +74,9 @@ async def invite_member(
 
 async def accept_via_services(
     database: Database, settings: Settings, token: str, name: str, soft: SoftAuthenticator
-) -> invitations.Accepted:
+) -> invitation_acceptance.Accepted:
     async with database.session(None) as s:
-        who = await invitations.begin_acceptance(s, token, display_name=name)
+        who = await invitation_acceptance.begin_acceptance(s, token, display_name=name)
     options, ceremony = passkeys.registration_options(
         settings,
         user_id=who.user_id,
@@ -87,7 +87,7 @@ async def accept_via_services(
     )
     credential = passkeys.verify_registration(settings, ceremony, soft.create(options))
     async with database.session(None) as s:
-        return await invitations.accept_with_passkey(
+        return await invitation_acceptance.accept_with_passkey(
             s, token, credential, display_name=who.display_name, passkey_name="手机"
         )
 
@@ -260,7 +260,7 @@ async def test_a_link_is_accepted_once_even_with_two_ceremonies_under_way(
     ceremonies = []
     for name in ("抢先的人", "晚到的人"):
         async with database.session(None) as s:
-            who = await invitations.begin_acceptance(s, new.token, display_name=name)
+            who = await invitation_acceptance.begin_acceptance(s, new.token, display_name=name)
         options, ceremony = passkeys.registration_options(
             settings,
             user_id=who.user_id,
@@ -273,12 +273,12 @@ async def test_a_link_is_accepted_once_even_with_two_ceremonies_under_way(
             (name, passkeys.verify_registration(settings, ceremony, soft_for(settings).create(options)))
         )
     async with database.session(None) as s:
-        first = await invitations.accept_with_passkey(
+        first = await invitation_acceptance.accept_with_passkey(
             s, new.token, ceremonies[0][1], display_name=ceremonies[0][0], passkey_name="手机"
         )
     with pytest.raises(invitations.InvitationError) as err:
         async with database.session(None) as s:
-            await invitations.accept_with_passkey(
+            await invitation_acceptance.accept_with_passkey(
                 s, new.token, ceremonies[1][1], display_name=ceremonies[1][0], passkey_name="手机"
             )
     assert err.value.code == "accepted"
