@@ -1,4 +1,4 @@
-"""``portal serve | worker | migrate | demo | check | audit verify | verify-report``."""
+"""``portal serve | worker | migrate | demo | check | audit verify | verify-report | checklists load``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import click
 
 from portal.config import Settings, load_settings_or_exit
 from portal.core.audit.cli import audit
-from portal.selfcheck.cli import verify_report
+from portal.selfcheck.cli import checklists, verify_report
 
 _settings = load_settings_or_exit
 
@@ -22,6 +22,7 @@ def main() -> None:
 
 main.add_command(audit)
 main.add_command(verify_report)
+main.add_command(checklists)
 
 
 @main.command()

@@ -1,4 +1,6 @@
-"""``portal verify-report ID``: re-check a monthly report's signature against the report as stored now.
+"""``portal verify-report ID`` and ``portal checklists load``.
+
+``verify-report`` re-checks a monthly report's signature against the report as stored now.
 
 Runs under the explicit, logged system scope (an operator's tool, like ``portal audit verify``). Prints
 the tenant, the period, the signer and both fingerprints. Exit status: 0 when the signature verifies and
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from pathlib import Path
 
 import click
 
@@ -73,3 +76,41 @@ def verify_report(report_id: str) -> None:
     if result[-1] == "NOT SIGNED":
         sys.exit(2)
     sys.exit(0 if result[-1] == "OK" else 1)
+
+
+@click.group()
+def checklists() -> None:
+    """The checklist catalogue (versioned YAML data)."""
+
+
+async def _load(settings: Settings, paths: list[Path] | None) -> list[str]:
+    from portal.core.db import Database
+    from portal.core.tenancy import Scope
+    from portal.selfcheck import catalogue
+
+    db = Database(settings)
+    try:
+        async with db.session(Scope.system("checklists load")) as session:
+            results = await catalogue.load_catalogue(session, paths)
+    finally:
+        await db.dispose()
+    return [f"{r.outcome:<10} {r.code} v{r.version}" for r in results]
+
+
+@checklists.command("load")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load_checklists(paths: tuple[Path, ...]) -> None:
+    """Publish checklist files (default: the bundled catalogue). A changed text needs a new version;
+    running self-checks keep the version they started with. All files are checked before any is loaded."""
+    settings = load_settings_or_exit()
+    from portal.core.logging import configure as configure_logging
+    from portal.selfcheck.catalogue import CatalogueError
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    try:
+        lines = asyncio.run(_load(settings, list(paths) or None))
+    except CatalogueError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    for line in lines:
+        click.echo(line)
