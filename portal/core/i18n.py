@@ -9,6 +9,8 @@ and Python code (:func:`gettext`) read.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +47,17 @@ def set_locale(locale: str) -> None:
 
 def current_locale() -> str:
     return _current.get()
+
+
+@contextmanager
+def using_locale(locale: str | None) -> Iterator[None]:
+    """Messages made inside are in ``locale`` (a person's language; the default when they have none)."""
+    previous = current_locale()
+    set_locale(locale or DEFAULT_LOCALE)
+    try:
+        yield
+    finally:
+        set_locale(previous)
 
 
 def gettext(message: str, **params: object) -> str:

@@ -4,8 +4,6 @@ notifications an entry sends when it lands on a step (in each person's language,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.i18n import N_, _
-from portal.core.notify.services import notify
+from portal.core.notify.services import notify_in_own_language
 from portal.grid.models import WardenAssignment
 from portal.selfcheck.models import AccountabilityEntry, LadderStep, LedgerKind
-from portal.tenants.models import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant, User
+from portal.tenants.models import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant
 
 log = structlog.get_logger("portal.accountability")
 
@@ -126,16 +124,6 @@ async def people_on_step(
 # -- notifications --------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _locale(locale: str | None) -> Iterator[None]:
-    previous = i18n.current_locale()
-    i18n.set_locale(locale or i18n.DEFAULT_LOCALE)
-    try:
-        yield
-    finally:
-        i18n.set_locale(previous)
-
-
 def _message(entry: AccountabilityEntry, tenant: Tenant, escalated: bool) -> tuple[str, str]:
     what = _(KIND_LABELS[entry.kind])
     name = tenant.name_en if i18n.current_locale() == "en" and tenant.name_en else tenant.name_zh
@@ -157,26 +145,13 @@ async def notify_step(
     if not people:
         log.warning("ladder_step_without_people", tenant_id=str(tenant.id), step=entry.step.value)
         return 0
-    users = (
-        await session.execute(select(User.id, User.locale).where(User.id.in_(people), User.active.is_(True)))
-    ).all()
-    by_locale: dict[str | None, list[uuid.UUID]] = {}
-    for user_id, locale in users:
-        by_locale.setdefault(locale, []).append(user_id)
-    sent = 0
-    for locale, ids in sorted(by_locale.items(), key=lambda kv: kv[0] or ""):
-        with _locale(locale):
-            title, body = _message(entry, tenant, escalated)
-        sent += len(
-            await notify(
-                session,
-                ids,
-                "accountability.escalated" if escalated else "accountability.opened",
-                title,
-                body,
-                f"/t/{tenant.id}/accountability",
-                f"ledger:{entry.id}:{entry.step.value}",
-                tenant_id=tenant.id,
-            )
-        )
-    return sent
+    created = await notify_in_own_language(
+        session,
+        people,
+        "accountability.escalated" if escalated else "accountability.opened",
+        lambda: _message(entry, tenant, escalated),
+        f"/t/{tenant.id}/accountability",
+        f"ledger:{entry.id}:{entry.step.value}",
+        tenant_id=tenant.id,
+    )
+    return len(created)

@@ -141,6 +141,11 @@ async def open_hazard(
         object_id=hazard.id,
         detail={"severity": spec.severity.value, "item": hazard.item_code, "source": spec.source.value},
     )
+    if hazard.severity is Severity.MAJOR:
+        # Reported outside the tenant at once (the ladder's later steps are for what is not fixed).
+        from portal.selfcheck.hazard_alerts import report_major
+
+        await report_major(session, hazard)
     return hazard
 
 

@@ -273,6 +273,7 @@ async def test_ledger_page_access(client: AsyncTestClient, database: Database, w
 
 
 async def test_the_daily_job_is_registered_and_claimed_once(database: Database, world: World) -> None:
+    import portal.selfcheck.accountability_jobs  # noqa: F401  (registers the job, as worker.setup does)
     from worker.scheduler import run_claimed
 
     assert "selfcheck.accountability" in JOBS

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import outbox
+from portal.core import i18n, outbox
 from portal.core.notify.senders import current_sender
 from portal.selfcheck.models import Notification
 from portal.tenants.models import User
@@ -24,6 +24,33 @@ log = structlog.get_logger("portal.notify")
 
 DELIVER_TOPIC = "notify.deliver"
 PAGE_SIZE = 20
+
+
+async def notify_in_own_language(
+    session: AsyncSession,
+    user_ids: Iterable[uuid.UUID],
+    kind: str,
+    message: Callable[[], tuple[str, str]],
+    link: str,
+    dedup_key: str,
+    *,
+    tenant_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """:func:`notify` with ``message()`` (title, body) made in each active person's own language."""
+    users = (
+        await session.execute(
+            select(User.id, User.locale).where(User.id.in_(list(user_ids)), User.active.is_(True))
+        )
+    ).all()
+    by_locale: dict[str | None, list[uuid.UUID]] = {}
+    for user_id, locale in users:
+        by_locale.setdefault(locale, []).append(user_id)
+    created: list[uuid.UUID] = []
+    for locale, ids in sorted(by_locale.items(), key=lambda kv: kv[0] or ""):
+        with i18n.using_locale(locale):
+            title, body = message()
+        created += await notify(session, ids, kind, title, body, link, dedup_key, tenant_id=tenant_id)
+    return created
 
 
 async def notify(
