@@ -33,6 +33,8 @@ REFUSALS = {
     "describe_the_fix": N_("Describe what was done."),
     "evidence_required": N_("Add a photo of the result first."),
     "not_fixable_on_the_spot": N_("This hazard cannot be fixed on the spot; start a rectification instead."),
+    "assigner_role": N_("Only the manager or the responsible person names who rectifies a hazard."),
+    "not_a_member": N_("Choose one of the unit's people."),
 }
 _OUTSIDE = {
     ContextKind.WARDEN: ActorKind.WARDEN,
@@ -71,6 +73,31 @@ async def _load(
     return me, tenant, actor, hazard
 
 
+async def _hazard_page(
+    request: Request,
+    db: AsyncSession,
+    tenant: Tenant,
+    hazard: Hazard | None,
+    actor: HazardActor,
+    error: str = "",
+) -> Template:
+    """One hazard; with ``error`` (a refusal code) the page answers 422 with the message on top."""
+    assert hazard is not None
+    people = await tenant_services.roster(db, tenant.id)
+    names = {p.user_id: p.display_name for p in people}
+    return page(
+        request,
+        "selfcheck/hazard.html",
+        status_code=422 if error else 200,
+        tenant=tenant,
+        hazard=hazard,
+        actor=actor,
+        people=list({p.user_id: p for p in people}.values()),
+        responsible_name=names.get(hazard.responsible_user_id) if hazard.responsible_user_id else None,
+        error=_(REFUSALS[error]) if error else None,
+    )
+
+
 class HazardPages(Controller):
     path = "/t/{tenant_id:uuid}/hazards"
     include_in_schema = False
@@ -98,7 +125,29 @@ class HazardPages(Controller):
         hazard_id: FromPath[uuid.UUID],
     ) -> Template:
         _me, tenant, actor, hazard = await _load(db, principal, tenant_id, hazard_id)
-        return page(request, "selfcheck/hazard.html", tenant=tenant, hazard=hazard, actor=actor, error=None)
+        return await _hazard_page(request, db, tenant, hazard, actor)
+
+    @post("/{hazard_id:uuid}/assign")
+    async def assign(
+        self,
+        request: Request,
+        db: DB,
+        principal: CurrentPrincipal,
+        tenant_id: FromPath[uuid.UUID],
+        hazard_id: FromPath[uuid.UUID],
+        data: Annotated[dict[str, Any], FORM],
+    ) -> Template | Redirect:
+        _me, tenant, actor, hazard = await _load(db, principal, tenant_id, hazard_id)
+        assert hazard is not None
+        try:
+            user_id = uuid.UUID(str(data.get("user_id", "")))
+        except ValueError:
+            return await _hazard_page(request, db, tenant, hazard, actor, error="not_a_member")
+        try:
+            await hazards.assign(db, hazard, user_id, actor)
+        except HazardRefused as exc:
+            return await _hazard_page(request, db, tenant, hazard, actor, error=exc.code)
+        return Redirect(path=f"/t/{tenant.id}/hazards/{hazard.id}", status_code=303)
 
     @post("/{hazard_id:uuid}/actions/{action:str}")
     async def act(
@@ -123,13 +172,5 @@ class HazardPages(Controller):
                 db, hazard, step, actor, reason=str(data.get("reason", "")), evidence_ids=evidence
             )
         except HazardRefused as exc:
-            return page(
-                request,
-                "selfcheck/hazard.html",
-                status_code=422,
-                tenant=tenant,
-                hazard=hazard,
-                actor=actor,
-                error=_(REFUSALS[exc.code]),
-            )
+            return await _hazard_page(request, db, tenant, hazard, actor, error=exc.code)
         return Redirect(path=f"/t/{tenant.id}/hazards/{hazard.id}", status_code=303)

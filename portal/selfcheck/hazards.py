@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
 from portal.selfcheck.models import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus
-from portal.selfcheck.policy import DEFAULT_POLICY, Policy, hazard_deadline
+from portal.selfcheck.policy import DEFAULT_POLICY, SHANGHAI, Policy, hazard_deadline
 from portal.selfcheck.schemas import Severity
 
 
@@ -217,6 +217,57 @@ async def transition(
         from portal.selfcheck import accountability
 
         await accountability.resolve_fixed(session, now, tenant_ids=[hazard.tenant_id])
+    return hazard
+
+
+async def assign(
+    session: AsyncSession,
+    hazard: Hazard,
+    user_id: uuid.UUID,
+    actor: HazardActor,
+    *,
+    now: datetime | None = None,
+) -> Hazard:
+    """Name the person who rectifies the hazard (and answers for it in the ledger); they are told."""
+    from portal.core.i18n import _
+    from portal.core.notify.services import notify_in_own_language
+    from portal.tenants.services import roles_of
+
+    now = now or datetime.now(UTC)
+    if hazard.status is HazardStatus.CLOSED:
+        raise HazardRefused("not_allowed_in_state")
+    if not (actor.can_verify or actor.outside):
+        raise HazardRefused("assigner_role")
+    if not await roles_of(session, hazard.tenant_id, user_id):
+        raise HazardRefused("not_a_member")
+    if hazard.responsible_user_id == user_id:
+        return hazard
+    hazard.responsible_user_id = user_id
+    session.add(_event(hazard, "assign", hazard.status, actor, "", [], now))
+    await session.flush()
+    await audit.record(
+        session,
+        "hazard.assigned",
+        tenant_id=hazard.tenant_id,
+        object_type="hazard",
+        object_id=hazard.id,
+        detail={"user_id": str(user_id)},
+    )
+    await notify_in_own_language(
+        session,
+        [user_id],
+        "hazard.assigned",
+        lambda: (
+            _("A hazard to rectify: %(title)s", title=hazard.title),
+            _(
+                "You were named to rectify it by %(date)s.",
+                date=hazard.deadline_at.astimezone(SHANGHAI).date().isoformat(),
+            ),
+        ),
+        f"/t/{hazard.tenant_id}/hazards/{hazard.id}",
+        f"assign:{hazard.id}:{user_id}",
+        tenant_id=hazard.tenant_id,
+    )
     return hazard
 
 

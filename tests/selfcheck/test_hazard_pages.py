@@ -84,3 +84,59 @@ async def test_closed_hazards_age_into_the_evidence_retention_rule(database: Dat
     async with database.session(Scope.system("test")) as s:
         ids = set(await hazards_closed_before(s, datetime.now(UTC) - timedelta(days=3 * 365)))
     assert closed.id in ids and still_open.id not in ids
+
+
+async def test_manager_names_who_rectifies_and_refusals_change_nothing(
+    client: AsyncTestClient, database: Database, world: World
+) -> None:
+    from portal.selfcheck.models import HazardEvent, Notification
+    from tests.auth.helpers import page_text, zh
+    from tests.fixtures.factories import add_access_people
+
+    await add_access_people(database, world)
+    a = world.tenants["a"]
+    staff = world.users["staff_a"]
+    hazard = await _hazard(database, world, "a")
+    url = f"/t/{a.id}/hazards/{hazard.id}/assign"
+
+    await sign_in(client, staff.login)  # staff may not name anyone
+    refused = await post_form(client, url, {"user_id": str(staff.id)})
+    assert refused.status_code == 422 and zh(
+        "Only the manager or the responsible person names who rectifies a hazard."
+    ) in page_text(refused)
+
+    await sign_in(client, world.users["manager_a"].login)
+    page = await client.get(f"/t/{a.id}/hazards/{hazard.id}")
+    assert zh("Nobody named yet: the manager answers for it.") in page_text(page)
+    for bad in (str(world.users["manager_b"].id), "not-a-uuid"):  # someone of another unit; garbage
+        refused = await post_form(client, url, {"user_id": bad})
+        assert refused.status_code == 422 and zh("Choose one of the unit's people.") in page_text(refused)
+    async with database.session(Scope.tenant(a.id)) as s:
+        assert (await s.get(Hazard, hazard.id)).responsible_user_id is None  # type: ignore[union-attr]
+
+    named = await post_form(client, url, {"user_id": str(staff.id)})
+    assert named.status_code == 303
+    page = await client.get(f"/t/{a.id}/hazards/{hazard.id}")
+    assert staff.display_name in page_text(page) and zh("person named to rectify it") in page_text(page)
+    async with database.session(Scope.tenant(a.id)) as s:
+        assert (await s.get(Hazard, hazard.id)).responsible_user_id == staff.id  # type: ignore[union-attr]
+        events = (await s.execute(select(HazardEvent.action).where(HazardEvent.hazard_id == hazard.id))).all()
+        assert [e[0] for e in events].count("assign") == 1
+    async with database.session(Scope.system("test: inbox")) as s:
+        told = (
+            (
+                await s.execute(
+                    select(Notification).where(
+                        Notification.user_id == staff.id, Notification.kind == "hazard.assigned"
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert len(told) == 1 and "疏散通道堆放纸箱" in told[0].title
+    # Another tenant's hazard: 404, as ever.
+    other = await _hazard(database, world, "c")
+    assert (
+        await post_form(client, f"/t/{a.id}/hazards/{other.id}/assign", {"user_id": str(staff.id)})
+    ).status_code == 404

@@ -63,6 +63,7 @@ ACTION_LABELS: dict[str, str] = {
     "hazard.verify": N_("Hazard fix verified, hazard closed"),
     "hazard.reject": N_("Hazard fix rejected"),
     "hazard.fix_on_the_spot": N_("Hazard fixed on the spot"),
+    "hazard.assigned": N_("Person named to rectify a hazard"),
     "commitment.prepared": N_("Annual commitment prepared"),
     "commitment.signed": N_("Annual commitment signed"),
     "accountability.opened": N_("Accountability entry recorded"),
