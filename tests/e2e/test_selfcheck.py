@@ -22,7 +22,7 @@ async def test_manager_answers_items_on_a_phone(
     await page.goto("/signin")
     await page.get_by_role("button", name=re.compile(r"^白霞\s+t01\.manager\b")).click()
     await expect(page).to_have_url(TENANT_URL)
-    await page.get_by_role("link", name="月度自查").click()
+    await page.get_by_role("link", name="月度自查", exact=True).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("月度自查")
     await assert_accessible(page)
     await page.get_by_role("link", name=re.compile(r"月度自查$")).first.click()
