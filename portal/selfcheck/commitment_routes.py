@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import segno
 from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from portal.core import access
@@ -28,6 +29,7 @@ from portal.tenants import services as tenant_services
 from portal.tenants.models import MemberRole, Tenant
 
 PREPARING_ROLES = {MemberRole.RESPONSIBLE, MemberRole.MANAGER}
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 def this_year(request: Request) -> int:
@@ -162,6 +164,43 @@ class CommitmentPages(Controller):
         except PasskeyError as exc:
             return passkey_error(exc)
         return Response({"redirect": f"/t/{tenant.id}/commitment"})
+
+    @post("/board/phone")
+    async def board_phone(
+        self,
+        request: Request,
+        db: DB,
+        principal: CurrentPrincipal,
+        tenant_id: FromPath[uuid.UUID],
+        data: Annotated[dict[str, Any], FORM],
+    ) -> Template | Redirect:
+        """Publish (or withdraw) the contact phone on the public board: the tenant's choice, opt-in."""
+        me = require_principal(principal)
+        tenant = await self._tenant(db, tenant_id)
+        if not (await tenant_services.roles_of(db, tenant.id, me.user_id)) & PREPARING_ROLES:
+            return await self._page(
+                request,
+                db,
+                principal,
+                tenant,
+                error=_("Only the manager or the responsible person changes the public board."),
+                status=403,
+            )
+        try:
+            await tenant_services.set_public_phone(db, tenant, str(data.get("phone", "")))
+        except tenant_services.PhoneRefused:
+            return await self._page(
+                request,
+                db,
+                principal,
+                tenant,
+                error=_(
+                    "Enter a mainland mobile number (11 digits), a landline with its area code "
+                    "(e.g. 0571-87654321) or a 400/800 number — or leave it empty to show none."
+                ),
+                status=422,
+            )
+        return Redirect(path=f"/t/{tenant.id}/commitment", status_code=303)
 
     @get("/board/poster")
     async def poster(

@@ -78,6 +78,9 @@ class Tenant(Base, TenantScoped):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Maintained by the ``tenants.recompute_readiness`` job (through the outbox).
     readiness: Mapped[str] = mapped_column(String(32), default="unknown")
+    # Shown on the public commitment board only when the tenant chose to publish one (opt-in, never a
+    # person's own number unless they put it here).
+    public_phone: Mapped[str | None] = mapped_column(String(32))
 
     jurisdiction: Mapped[Jurisdiction] = relationship(lazy="raise")
     memberships: Mapped[list[Membership]] = relationship(back_populates="tenant", lazy="raise")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,3 +241,44 @@ async def roles_of(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UU
         select(Membership.role).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
     )
     return set(rows.scalars())
+
+
+# -- the public board's contact phone (opt-in) -----------------------------------------------------------
+
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")  # 11-digit mainland mobile numbers
+_LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")  # area code + local number
+_SERVICE = re.compile(r"^(400|800)-?\d{3}-?\d{4}$")  # national service numbers
+
+
+class PhoneRefused(ValueError):
+    """Not a phone number we can show; the route answers with a translated message."""
+
+
+def clean_phone(raw: str) -> str | None:
+    """A publishable number, with spaces and brackets dropped (``None``: show none)."""
+    phone = re.sub(r"[\s()（）]", "", raw or "").replace("—", "-").replace("－", "-")
+    if not phone:
+        return None
+    if phone.startswith("+86"):
+        phone = phone[3:].lstrip("-")
+    if not (_MOBILE.match(phone) or _LANDLINE.match(phone) or _SERVICE.match(phone)):
+        raise PhoneRefused(raw)
+    return phone
+
+
+async def set_public_phone(session: AsyncSession, tenant: Tenant, raw: str) -> str | None:
+    """Publish (or, empty, withdraw) the contact phone shown on the tenant's public board."""
+    phone = clean_phone(raw)
+    if phone == tenant.public_phone:
+        return phone
+    tenant.public_phone = phone
+    await session.flush()
+    await audit.record(
+        session,
+        "tenant.public_phone_changed",
+        tenant_id=tenant.id,
+        object_type="tenant",
+        object_id=tenant.id,
+        detail={"published": phone is not None},
+    )
+    return phone

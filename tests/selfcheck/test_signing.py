@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
@@ -312,3 +313,47 @@ async def test_report_check_without_signature(database: Database, world: World) 
     async with database.session(Scope.tenant(a.id)) as s:
         check = await reports.verify_report(s, sc.id)
     assert check is not None and check.verification is None
+
+
+def test_clean_phone_accepts_what_people_type_and_refuses_the_rest() -> None:
+    from portal.tenants.services import PhoneRefused, clean_phone
+
+    assert clean_phone("138 0013 8000") == "13800138000"
+    assert clean_phone("+86 13800138000") == "13800138000"
+    assert clean_phone("(0571) 87654321") == "057187654321"
+    assert clean_phone("0571-87654321") == "0571-87654321"
+    assert clean_phone("400-123-4567") == "400-123-4567"
+    assert clean_phone("  ") is None
+    for bad in ("12345", "23800138000", "1380013800a", "https://x.example", "0571-123"):
+        with pytest.raises(PhoneRefused):
+            clean_phone(bad)
+
+
+async def test_board_phone_is_opt_in(client: AsyncTestClient, database: Database, world: World) -> None:
+    from tests.fixtures.factories import add_access_people
+
+    await add_access_people(database, world)
+    a = world.tenants["a"]
+    assert "tel:" not in (await client.get(f"/board/{a.id}")).text  # nothing published by default
+
+    await sign_in(client, world.users["staff_a"].login)
+    refused = await post_form(client, f"/t/{a.id}/board/phone", {"phone": "13800138000"})
+    assert refused.status_code == 403
+
+    await sign_in(client, world.users["manager_a"].login)
+    bad = await post_form(client, f"/t/{a.id}/board/phone", {"phone": "call me"})
+    assert bad.status_code == 422 and zh(
+        "Enter a mainland mobile number (11 digits), a landline with its area code (e.g. 0571-87654321) "
+        "or a 400/800 number — or leave it empty to show none."
+    ) in page_text(bad)
+    async with database.session(Scope.tenant(a.id)) as s:
+        assert (await s.get(Tenant, a.id)).public_phone is None  # type: ignore[union-attr]
+
+    saved = await post_form(client, f"/t/{a.id}/board/phone", {"phone": "0571-87654321"})
+    assert saved.status_code == 303
+    client.cookies.clear()
+    assert 'href="tel:0571-87654321"' in (await client.get(f"/board/{a.id}")).text
+    await sign_in(client, world.users["manager_a"].login)
+    cleared = await post_form(client, f"/t/{a.id}/board/phone", {"phone": ""})
+    assert cleared.status_code == 303
+    assert "tel:" not in (await client.get(f"/board/{a.id}")).text

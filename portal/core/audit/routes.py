@@ -65,6 +65,7 @@ ACTION_LABELS: dict[str, str] = {
     "hazard.fix_on_the_spot": N_("Hazard fixed on the spot"),
     "hazard.assigned": N_("Person named to rectify a hazard"),
     "commitment.prepared": N_("Annual commitment prepared"),
+    "tenant.public_phone_changed": N_("Contact phone on the public board changed"),
     "commitment.signed": N_("Annual commitment signed"),
     "accountability.opened": N_("Accountability entry recorded"),
     "accountability.escalated": N_("Accountability entry escalated"),
