@@ -158,6 +158,31 @@ async def test_a_month_on_a_phone(
         assert done.returncode == 0, done.stdout + done.stderr
         assert "signature: valid" in done.stdout and "unchanged since signing" in done.stdout
         assert UNIT in done.stdout
+
+        # 8. The year's commitment: prepared and signed with the same passkey; the public board (opened
+        #    by a passer-by's phone, signed out) shows it verified; the poster prints its QR code.
+        tenant_url = selfcheck_url.split("/selfchecks/")[0]
+        await responsible.goto(tenant_url + "/commitment")
+        await assert_accessible(responsible)
+        await responsible.get_by_role("button", name=zh("Prepare this year's commitment")).click()
+        await responsible.get_by_role("button", name=zh("Sign the commitment with my passkey")).click()
+        await expect(responsible.get_by_text(zh("signature valid")).first).to_be_visible()
+        await assert_accessible(responsible)
+        await responsible.goto(tenant_url + "/board/poster")
+        await expect(responsible.locator(".qr svg")).to_be_visible()
+        await assert_accessible(responsible)
+        passer_by = await new_context(browser, portal_server, PHONE)
+        try:
+            board = await passer_by.new_page()
+            await board.goto(tenant_url.replace("/t/", "/board/"))
+            await expect(board.get_by_role("heading", level=1)).to_have_text(UNIT)
+            await expect(board.get_by_text(RESPONSIBLE[0], exact=True)).to_be_visible()
+            await expect(board.get_by_text(zh("signature valid")).first).to_be_visible()
+            await expect(board.get_by_text(FAULT)).to_have_count(0)  # no hazard details in public
+            await assert_accessible(board)
+            await board.screenshot(path=screenshot_dir / "e2e-public-board-phone-zh.png", full_page=True)
+        finally:
+            await passer_by.close()
     finally:
         for ctx in (manager_ctx, staff_ctx, responsible_ctx):
             await ctx.close()
