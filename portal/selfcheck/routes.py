@@ -16,8 +16,8 @@ from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
-from portal.selfcheck import services
-from portal.selfcheck.models import Answer, SelfCheck
+from portal.selfcheck import services, signing
+from portal.selfcheck.models import Answer, SelfCheck, SelfCheckStatus
 from portal.tenants import services as tenant_services
 from portal.tenants.models import MemberRole, Tenant
 
@@ -91,8 +91,9 @@ class SelfCheckPages(Controller):
         tenant_id: FromPath[uuid.UUID],
         selfcheck_id: FromPath[uuid.UUID],
     ) -> Template:
-        _me, tenant, roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
+        me, tenant, roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
         assert sc is not None
+        can_sign = MemberRole.RESPONSIBLE in roles and sc.status is SelfCheckStatus.SUBMITTED
         return page(
             request,
             "selfcheck/form.html",
@@ -101,7 +102,9 @@ class SelfCheckPages(Controller):
             sections=services.sections(sc),
             progress=services.progress(sc),
             can_answer=bool(roles & ANSWERING_ROLES),
-            can_sign=MemberRole.RESPONSIBLE in roles,
+            can_sign=can_sign,
+            # Without a passkey the button could only fail: the page sends them to add one first.
+            has_passkey=can_sign and bool(await signing.signer_credentials(db, me.user_id)),
             error=None,
         )
 

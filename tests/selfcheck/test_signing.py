@@ -158,8 +158,10 @@ async def test_signing_refusals_change_nothing(
     status, body = await _sign(client, manager_soft, base)
     assert status == 403 and body["message"] == zh("Only the unit's responsible person can sign.")
 
-    # The responsible person without a passkey is told to add one.
+    # The responsible person without a passkey is told to add one (the page, and the endpoint too).
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
+    shown = page_text(await client.get(f"/t/{a.id}/selfchecks/{sc.id}"))
+    assert zh("Add a passkey first") in shown and zh("Sign the report with my passkey") not in shown
     status, body = await _sign(client, manager_soft, base)
     assert status == 409 and body["message"] == zh(
         "You have no passkey yet. Add one on your passkeys page, then sign."
