@@ -23,7 +23,7 @@ from portal.core.auth.passkeys import SESSION_KEY
 from portal.core.i18n import _
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
 from portal.selfcheck import commitments, signing
-from portal.selfcheck.models import Commitment
+from portal.selfcheck.models import Commitment, CommitmentStatus
 from portal.selfcheck.signing_routes import SIGN_REFUSALS, load_signer, refusal
 from portal.tenants import services as tenant_services
 from portal.tenants.models import MemberRole, Tenant
@@ -66,6 +66,12 @@ class CommitmentPages(Controller):
         year = this_year(request)
         c = await commitments.for_year(db, tenant.id, year)
         check = await commitments.verify_commitment(db, c) if c else None
+        can_sign = (
+            c is not None
+            and c.status is CommitmentStatus.PREPARED
+            and c.responsible_id == me.user_id
+            and MemberRole.RESPONSIBLE in roles
+        )
         return page(
             request,
             "selfcheck/commitment.html",
@@ -75,7 +81,8 @@ class CommitmentPages(Controller):
             commitment=c,
             check=check,
             can_prepare=bool(roles & PREPARING_ROLES),
-            can_sign=c is not None and c.responsible_id == me.user_id and MemberRole.RESPONSIBLE in roles,
+            can_sign=can_sign,
+            has_passkey=can_sign and bool(await signing.signer_credentials(db, me.user_id)),
             error=error,
         )
 
