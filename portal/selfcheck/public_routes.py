@@ -72,11 +72,14 @@ class PublicPages(Controller):
             tenant = await tenant_services.get_tenant(s, tenant_id)
             if tenant is None or not tenant.active:
                 raise NotFoundException()
-            people = [
-                p
-                for p in await tenant_services.roster(s, tenant.id)
-                if p.role in (MemberRole.RESPONSIBLE, MemberRole.MANAGER)
-            ]
+            people = sorted(  # the responsible person first: the one the regulation names
+                (
+                    p
+                    for p in await tenant_services.roster(s, tenant.id)
+                    if p.role in (MemberRole.RESPONSIBLE, MemberRole.MANAGER)
+                ),
+                key=lambda p: p.role is not MemberRole.RESPONSIBLE,
+            )
             now = datetime.now(UTC)
             year = this_year(request)
             c = await commitments.for_year(s, tenant.id, year)
