@@ -1,12 +1,15 @@
 """The worker side of bench/evidence.py: one child process per arm, running the real actor over pending rows.
 
-python bench/_evidence_worker.py --child draft|naive --database-url URL --storage DIR --threads N --media T
+python bench/_evidence_worker.py --child draft|naive --database-url URL --storage DIR --threads N < IDS
+
+IDS: the outbox message ids to process, one a line (the parent reads them: a second database engine in
+this process, only to find them, would count in the worker's memory). The parent starts this process with
+the environment ``portal worker`` gives its processes (``worker.environment``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import resource
@@ -39,15 +42,12 @@ def naive_derive(data: bytes, *, local_tz: str = "Asia/Shanghai") -> Any:
 def child(args: argparse.Namespace) -> None:
     import dramatiq
     from evidence import settings_for
-    from sqlalchemy import Uuid, select
 
-    from portal.core.outbox import OutboxMessage
     from portal.evidence import processing
-    from portal.evidence.models import StoredObject
-    from portal.evidence.services import PROCESS_TOPIC
     from portal.evidence.store import storage_from_settings, use_storage
     from worker.setup import setup
 
+    ids = [line.strip() for line in sys.stdin if line.strip()]
     settings = settings_for(args.database_url, Path(args.storage))
     if args.mode == "naive":
         processing.derive = naive_derive  # type: ignore[assignment]
@@ -55,38 +55,19 @@ def child(args: argparse.Namespace) -> None:
     use_storage(storage_from_settings(settings))
     from worker.actors import process_outbox
 
-    async def pending() -> list[Any]:
-        from portal.core.db import Database
-        from portal.core.tenancy import Scope
-
-        db = Database(settings)  # its own engine: the actors' one lives on their event loop
-        async with db.session(Scope.system("bench")) as s:
-            rows = await s.execute(
-                select(OutboxMessage.id)
-                .join(
-                    StoredObject, StoredObject.id == OutboxMessage.payload["object_id"].as_string().cast(Uuid)
-                )
-                .where(OutboxMessage.topic == PROCESS_TOPIC, OutboxMessage.status == "pending")
-                .where(StoredObject.media_type == args.media)
-                .order_by(OutboxMessage.created_at)
-            )
-            ids = list(rows.scalars())
-        await db.dispose()
-        return ids
-
-    ids = asyncio.run(pending())
     worker = dramatiq.Worker(broker, worker_threads=args.threads, worker_timeout=100)
     worker.start()
+    rss_started = vm_kb("VmRSS")
     # Warm-up (the actors' event loop, the engine's first connections), not timed.
     n_warm = args.threads if len(ids) > 2 * args.threads else 0
     warm, timed = ids[:n_warm], ids[n_warm:]
     for msg_id in warm:
-        process_outbox.send(str(msg_id))
+        process_outbox.send(msg_id)
     broker.join("outbox", timeout=CHILD_TIMEOUT_S * 1000)
     rss_before = vm_kb("VmRSS")
     started = time.perf_counter()
     for msg_id in timed:
-        process_outbox.send(str(msg_id))
+        process_outbox.send(msg_id)
     broker.join("outbox", timeout=CHILD_TIMEOUT_S * 1000)
     elapsed = time.perf_counter() - started
     worker.stop(timeout=10_000)
@@ -94,7 +75,13 @@ def child(args: argparse.Namespace) -> None:
     peak = vm_kb("VmHWM")
     print(
         json.dumps(
-            {"photos": len(timed), "seconds": elapsed, "rss_before_kb": rss_before, "peak_rss_kb": peak}
+            {
+                "photos": len(timed),
+                "seconds": elapsed,
+                "rss_started_kb": rss_started,
+                "rss_before_kb": rss_before,
+                "peak_rss_kb": peak,
+            }
         )
     )
 
@@ -112,7 +99,6 @@ if __name__ == "__main__":
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--storage", required=True)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--media", default="image/jpeg")
     ns = parser.parse_args()
     ns.mode = ns.child
     child(ns)

@@ -5,8 +5,11 @@
 Fresh PostgreSQL database (app role under RLS) and file:// storage; 12-megapixel JPEGs with EXIF GPS (copies
 made unique by a comment segment, so de-duplication does not kick in) and a few HEIC. Web stage in this
 process (slot, browser POST, completion over ASGI); worker stage in a fresh child process per arm (the real
-``worker.setup`` wiring and a ``dramatiq.Worker``): *draft* is the portal's code, *naive* a full decode +
-LANCZOS on the same rows reset to pending. Writes ``bench/results-evidence.md``. See bench/README.md.
+``worker.setup`` wiring and a ``dramatiq.Worker``, started with the environment ``portal worker`` gives its
+processes, ``worker.environment``): *draft* is the portal's code, *naive* a full decode + LANCZOS on the
+same rows reset to pending (not held to one picture at a time: it runs as many as there are threads). The
+parent finds the rows and hands their ids to the child, whose peak RSS (VmHWM) is then the worker's alone.
+Writes ``bench/results-evidence.md``. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -158,7 +161,9 @@ async def web_stage(settings: Any, photos: list[tuple[bytes, str]]) -> dict[str,
 # -- worker stage (child process) ----------------------------------------------------------------------
 
 
-def run_child(mode: str, database_url: str, storage: Path, threads: int, media: str) -> dict[str, float]:
+def run_child(mode: str, database_url: str, storage: Path, threads: int, ids: list[str]) -> dict[str, float]:
+    from worker.environment import worker_environ
+
     cmd = [
         sys.executable,
         str(Path(__file__).with_name("_evidence_worker.py")),
@@ -170,14 +175,40 @@ def run_child(mode: str, database_url: str, storage: Path, threads: int, media: 
         str(storage),
         "--threads",
         str(threads),
-        "--media",
-        media,
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S + 30, cwd=ROOT)
+    out = subprocess.run(
+        cmd,
+        input="\n".join(ids),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S + 30,
+        cwd=ROOT,
+        # What `portal worker` execs dramatiq with (one malloc arena): the child is measured as deployed.
+        env=worker_environ(os.environ),
+    )
     if out.returncode != 0:
         raise SystemExit(f"worker child ({mode}) failed:\n{out.stderr[-4000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+async def pending_ids(name: str, media_type: str) -> list[str]:
+    """The pending ``evidence.process`` messages for ``media_type``, oldest first (as the superuser)."""
+    import asyncpg
+    from _city import admin_dsn
+
+    conn = await asyncpg.connect(admin_dsn(name), timeout=10)
+    try:
+        rows = await conn.fetch(
+            "select m.id from outbox_message m join evidence_object o"
+            " on o.id = (m.payload->>'object_id')::uuid"
+            " where m.topic = 'evidence.process' and m.status = 'pending' and o.media_type = $1"
+            " order by m.created_at",
+            media_type,
+        )
+    finally:
+        await conn.close()
+    return [str(row["id"]) for row in rows]
 
 
 async def reset_rows(name: str) -> int:
@@ -238,13 +269,17 @@ def main() -> None:
             log(f"web stage: {len(photos)} photos (slot, browser POST, completion)")
             web = asyncio.run(web_stage(settings, photos))
             log(f"worker stage (draft, {args.threads} threads)")
-            draft = run_child("draft", app_url, storage, args.threads, "image/jpeg")
-            heic = run_child("draft", app_url, storage, args.threads, "image/heic") if args.heic else None
+            jpeg_ids = asyncio.run(pending_ids(name, "image/jpeg"))
+            draft = run_child("draft", app_url, storage, args.threads, jpeg_ids)
+            heic = None
+            if args.heic:
+                heic_ids = asyncio.run(pending_ids(name, "image/heic"))
+                heic = run_child("draft", app_url, storage, args.threads, heic_ids)
             asyncio.run(reset_rows(name))
             if time.monotonic() > deadline - 60:
                 raise SystemExit("out of time budget before the naive arm")
             log(f"worker stage (naive, {args.threads} threads)")
-            naive = run_child("naive", app_url, storage, args.threads, "image/jpeg")
+            naive = run_child("naive", app_url, storage, args.threads, jpeg_ids)
     finally:
         _city.drop_database(name)
 
@@ -280,13 +315,25 @@ def main() -> None:
             None,
         ),
         (
+            "worker peak RSS, 12 MP HEIC arm (a 4000×3000 picture decoded whole)",
+            "—",
+            f"{heic['peak_rss_kb'] / mib:.0f} MiB" if heic else "—",
+            None,
+        ),
+        (
             "web stage: slot + upload + completion (photos/min, 1 process)",
             "—",
             f"{web['per_min']:,.0f}",
             None,
         ),
         (
-            "worker RSS after start-up (imports, before the first photo)",
+            "worker RSS after start-up (imports, wiring, threads; before the first photo)",
+            "—",
+            f"{draft['rss_started_kb'] / mib:.0f} MiB",
+            None,
+        ),
+        (
+            "worker RSS after the warm-up photos (engine, connections, one photo's buffers kept)",
             "—",
             f"{draft['rss_before_kb'] / mib:.0f} MiB",
             None,

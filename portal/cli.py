@@ -100,10 +100,15 @@ def worker(processes: int, threads: int, scheduler: bool) -> None:
         sys.exit(2)
     if scheduler:
         os.environ["PORTAL_WORKER_SCHEDULER"] = "1"
-    from dramatiq.cli import main as dramatiq_main
+    from worker.environment import worker_environ
 
-    sys.argv = ["dramatiq", "worker.main", "--processes", str(processes), "--threads", str(threads)]
-    sys.exit(dramatiq_main())
+    # exec, not dramatiq's main() in this process: the allocator settings in worker_environ (one malloc
+    # arena) are read by glibc when a process starts, and dramatiq forks its workers from this one.
+    argv = [sys.executable, "-m", "dramatiq", "worker.main", "--processes", str(processes)]
+    argv += ["--threads", str(threads)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, worker_environ(os.environ))  # noqa: S606 (our interpreter, fixed argv)
 
 
 @main.command()

@@ -10,23 +10,27 @@ worker thread (``anyio.to_thread``) so the event loop stays free.
 - :func:`derive` makes the two JPEGs the portal serves (1024 px display, 320 px thumbnail) with no metadata
   at all, using JPEG draft mode (the decoder scales by 1/2, 1/4 or 1/8 in the DCT, so a 12-megapixel photo
   is never decoded at full size), and reads capture time, camera and GPS into plain values.
+
+Memory (a worker process has 150 MiB of peak RSS; ~111 MiB of it is the process before its first message,
+its database connections ~7 more): a 12 MP JPEG decoded at 1/2 scale is 2000×1500 pixels, 12 MiB (Pillow
+keeps RGB as 4 bytes a pixel). That buffer is the only big one :func:`derive` holds: the display picture is
+resampled in bands of rows (no second full-size buffer for the resampler's intermediate pass) and turned
+upright only once it is small; one picture is decoded at a time (``_SLOTS``), and with the worker's single
+malloc arena (``worker/environment.py``) the next picture reuses the last one's memory whichever thread
+runs it. pillow-heif is loaded with the first HEIC. Measured by bench/evidence.py.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import threading
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pillow_heif
 import puremagic
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-
-pillow_heif.register_heif_opener()
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 JPEG, PNG, WEBP, HEIC, PDF = "image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"
 #: What a browser may declare for a slot (the storage server enforces it) and what the content may be.
@@ -44,9 +48,16 @@ THUMB_QUALITY = 78
 # in inspect() refuses everything above MAX_PIXELS.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-# Decoded pictures are big: at most one image job per core at a time in this process, however many threads
-# (web requests, worker threads) ask. Bounds peak memory; more would not be faster anyway.
-_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+# Decoded pictures are big: one decode at a time in this process, however many threads (web requests,
+# worker threads) ask. Two 12 MP photos at once need ~2 × 16 MiB on top of the worker's ~118 MiB, past its
+# 150 MiB budget; one at a time still does well over 900 photos/min (the storage and database work of the
+# other messages overlaps with it). More throughput = more worker processes, each bounded. (In a web
+# process inspect() queues the same way: ~15 ms for a 12 MP JPEG, decoded at 1/8 scale.)
+_SLOTS = threading.BoundedSemaphore(1)
+# Rows of the display picture resampled per call (see _resize): 64 rows of 1024 px are 256 KiB.
+_BAND_ROWS = 64
+_HEIF_LOCK = threading.Lock()
+_heif_registered = False
 
 _SNIFF_TO_TYPE = {JPEG: JPEG, PNG: PNG, WEBP: WEBP, "image/heic": HEIC, "image/heif": HEIC, PDF: PDF}
 # What Pillow says it decoded, per sniffed type: the two must agree.
@@ -108,11 +119,28 @@ def inspect(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Inspection:
         return _inspect(data, max_pixels)
 
 
+def _register_heif() -> None:
+    """Teach Pillow HEIC on the first HEIC picture, not at import.
+
+    pillow-heif maps libheif, libde265 and x265 (~6 MiB resident) into every process that imports it; most
+    photos are JPEGs, so a worker that never sees a HEIC never pays for it.
+    """
+    global _heif_registered
+    with _HEIF_LOCK:
+        if not _heif_registered:
+            import pillow_heif
+
+            pillow_heif.register_heif_opener()
+            _heif_registered = True
+
+
 def _inspect(data: bytes, max_pixels: int) -> Inspection:
     # WeasyPrint (the report PDF) turns Pillow's LOAD_TRUNCATED_IMAGES on when it is imported, for the
     # whole process; an upload cut off in transit must still be refused, so decoding is made strict here.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     media_type = sniff(data)
+    if media_type == HEIC:
+        _register_heif()
     if media_type == PDF:
         # A PDF that stops before its end-of-file marker was cut off in transit.
         if b"%%EOF" not in data[-2048:]:
@@ -159,30 +187,80 @@ def _jpeg(im: Image.Image, quality: int) -> bytes:
     return out.getvalue()
 
 
-def _shrink(im: Image.Image, edge: int) -> Image.Image:
-    """In place (the larger picture is not needed afterwards: less memory per job)."""
-    if max(im.size) > edge:
-        # reducing_gap: a cheap integer box reduction first for big factors; then bilinear, which Pillow
-        # scales with the reduction (a proper area filter, no aliasing) at ~60 % of bicubic's cost.
-        im.thumbnail((edge, edge), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return im
+def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:
+    """``size`` scaled so that its longer side is ``edge`` (never enlarged), aspect ratio kept."""
+    width, height = size
+    if max(width, height) <= edge:
+        return size
+    if width >= height:
+        return edge, max(1, round(height * edge / width))
+    return max(1, round(width * edge / height)), edge
+
+
+def _resize(im: Image.Image, edge: int) -> Image.Image:
+    """A new picture fitting in ``edge``×``edge``; ``im`` is left as it is (the caller drops it).
+
+    Bilinear, which Pillow widens with the reduction (a proper area filter, no aliasing) at ~60 % of
+    bicubic's cost; big reductions start with a cheap integer box reduction (like ``reducing_gap=2``).
+    Resampled in bands of rows: Pillow resamples horizontally into a temporary picture first, which for
+    the whole 2000×1500 draft of a 12 MP photo is another 6 MiB; per band it is a few hundred KiB. A band's
+    ``box`` is in source coordinates and the filter still reads the rows around it, so the result is the
+    one whole-picture resize gives (to ±1 level where a band edge falls between source rows), at the same
+    speed.
+    """
+    size = _fit(im.size, edge)
+    if size == im.size:
+        return im.copy()  # small already; a copy all the same, since the caller closes ``im``
+    factor = int(min(im.width / size[0], im.height / size[1]) / 2)
+    if factor >= 2:
+        im = im.reduce(factor)
+    out = Image.new(im.mode, size)
+    step = im.height / size[1]
+    for top in range(0, size[1], _BAND_ROWS):
+        bottom = min(size[1], top + _BAND_ROWS)
+        box = (0.0, top * step, float(im.width), bottom * step)
+        out.paste(im.resize((size[0], bottom - top), Image.Resampling.BILINEAR, box=box), (0, top))
+    return out
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def derive(data: bytes, *, local_tz: str = "Asia/Shanghai") -> Derived:
     """Display and thumbnail JPEGs (no metadata) plus what EXIF says. Input must have passed inspect()."""
+    if data[4:8] == b"ftyp":  # an ISO-BMFF box: of what inspect() accepted, only HEIC (cheaper than sniff())
+        _register_heif()
+    # The slot covers the decode only: once the decoded picture is closed, what is left (turning and
+    # encoding the 1024 px picture, the thumbnail) needs 3 MiB, and runs beside the next photo's decode.
     with _SLOTS, Image.open(io.BytesIO(data)) as im:
         meta = read_exif(im, local_tz)
+        # What ImageOps.exif_transpose would read (EXIF, else XMP), applied once the picture is small.
+        try:
+            orientation = im.getexif().get(ExifTags.Base.Orientation, 1)
+        except Exception:  # malformed EXIF must not lose the photo (as in read_exif)
+            orientation = 1
         if im.format in {"JPEG", "MPO"}:
-            longest = max(im.size)
-            scale = DISPLAY_EDGE / longest if longest > DISPLAY_EDGE else 1.0
             # The decoder picks the smallest 1/n scale that still covers the requested size.
-            im.draft("RGB", (max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+            im.draft("RGB", _fit(im.size, DISPLAY_EDGE))
         im.load()
-        ImageOps.exif_transpose(im, in_place=True)
-        display = _shrink(_flatten(im), DISPLAY_EDGE)
-        display_jpeg = _jpeg(display, DISPLAY_QUALITY)
-        thumb = _shrink(display, THUMB_EDGE)  # the display picture is done with: shrink it in place
-        return Derived(display_jpeg, _jpeg(thumb, THUMB_QUALITY), meta)
+        display = _resize(_flatten(im), DISPLAY_EDGE)
+    if orientation in _TRANSPOSE:
+        # Turning the small picture: 4× fewer pixels to move than turning the decoded one (~1.5 ms
+        # instead of ~10). The fitting box is square, so shrinking first gives the same size, and the
+        # same pixels to within rounding.
+        display = display.transpose(_TRANSPOSE[orientation])
+    display_jpeg = _jpeg(display, DISPLAY_QUALITY)
+    thumb = _resize(display, THUMB_EDGE)
+    del display
+    return Derived(display_jpeg, _jpeg(thumb, THUMB_QUALITY), meta)
 
 
 def _text(value: object) -> str | None:
