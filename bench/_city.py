@@ -7,8 +7,14 @@ superuser, ``CREATE DATABASE ... OWNER portal_owner``, migrations as ``portal_ow
 the services would take minutes for 10,000 tenants.
 
 Every generated string that identifies a tenant carries its six-digit number (code ``BT000042X``, name
-``基准单位000042号``, address, member names...), so a response can be scanned for any tenant's data with one
-regular expression (:data:`TENANT_MARK`).
+``基准单位000042号``, address, member names, hazard titles, ledger summaries...), so a response can be scanned
+for any tenant's data with one regular expression (:data:`TENANT_MARK`).
+
+Each tenant also gets a year of history for its dashboard (the home page): it joined 40–900 days ago, has a
+self-check for every month since (mostly signed on time, some late, unsigned or missed), a few hazards (open
+ones of every age and severity, closed ones over the year) and, for a quarter of the tenants, open entries in
+the accountability ledger. Without them the page's queries would read empty tables and its template would
+render the empty states: cheaper than any real unit's page.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy import insert, text
@@ -113,6 +120,9 @@ class City:
     memberships: int
     jurisdictions: int
     seconds: float
+    selfchecks: int = 0
+    hazards: int = 0
+    ledger_entries: int = 0
     by_number: dict[int, BenchTenant] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -215,6 +225,7 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
     tenant_rows: list[dict] = []
     user_rows: list[dict] = []
     member_rows: list[dict] = []
+    history = _History(now)
     out: list[BenchTenant] = []
     categories = ["key", "general", "general", "small_place", "small_place"]
     for n in range(1, tenants + 1):
@@ -240,6 +251,9 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
                 "active": True,
                 "readiness": "ready",
                 **audit,
+                # Joined between 40 days and 2½ years ago: the dashboard's months and patrol windows are full
+                # for most tenants, and some are new enough to show months from before they joined.
+                "created_at": now - timedelta(days=rnd.randrange(40, 900)),
             }
         )
         bt = BenchTenant(n=n, id=tid, code=code, name_zh=name_zh)
@@ -262,6 +276,7 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
             )
             member_rows.append({"id": uuid7(), "tenant_id": tid, "user_id": uid, "role": role, **audit})
             bt.members.append(Member(uid, login, display, role))
+        history.add(rnd, n, tid, tenant_rows[-1]["created_at"], bt.manager.user_id)
         out.append(bt)
 
     engine = create_async_engine(url("postgres", db))
@@ -274,6 +289,10 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
                 ("tenant", tenant_rows),
                 ("user_account", user_rows),
                 ("membership", member_rows),
+                ("checklist", [history.checklist]),
+                ("selfcheck", history.selfchecks),
+                ("hazard", history.hazards),
+                ("accountability_entry", history.ledger),
             ):
                 for i in range(0, len(rows), 5000):
                     await conn.execute(insert(t[table]), rows[i : i + 5000])
@@ -288,4 +307,130 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
         memberships=len(member_rows),
         jurisdictions=len(jurisdictions),
         seconds=time.perf_counter() - started,
+        selfchecks=len(history.selfchecks),
+        hazards=len(history.hazards),
+        ledger_entries=len(history.ledger),
     )
+
+
+class _History:
+    """A year of a tenant's cycle as rows (self-checks, hazards, ledger entries), with the same rules for
+    deadlines as the portal (:mod:`portal.selfcheck.policy`)."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.audit = {"created_at": now, "updated_at": now}
+        self.checklist = {
+            "id": uuid7(),
+            "code": "BENCH-M",
+            "version": 1,
+            "title_zh": "基准月度自查表",
+            "title_en": "Bench monthly self-check",
+            "performed_by": "unit",
+            "frequency": "monthly",
+            "applies_to": [],
+            "status": "published",
+            "published_at": now,
+            "source_sha256": "0" * 64,
+            **self.audit,
+        }
+        self.selfchecks: list[dict] = []
+        self.hazards: list[dict] = []
+        self.ledger: list[dict] = []
+
+    def add(
+        self, rnd: random.Random, n: int, tenant_id: uuid.UUID, joined: datetime, manager: uuid.UUID
+    ) -> None:
+        from portal.selfcheck.policy import hazard_deadline, period_of, previous_period, signing_deadline
+
+        now = self.now
+        current = period_of(now)
+        period, first = current, period_of(joined)
+        for _ in range(12):
+            if period < first:
+                break
+            deadline = signing_deadline(period)
+            row: dict[str, Any] = {
+                "id": uuid7(),
+                "tenant_id": tenant_id,
+                "checklist_id": self.checklist["id"],
+                "period": period,
+                "deadline_at": deadline,
+                "overdue_at": None,
+                "started_at": None,
+                "submitted_at": None,
+                "submitted_by_id": None,
+                "report_sha256": None,
+                "signed_at": None,
+                "signed_by_id": None,
+                **self.audit,
+            }
+            draw = rnd.random()
+            if deadline > now:  # still under way (this month; last month until the 5th)
+                status = "due" if draw < 0.5 else "in_progress"
+            elif draw < 0.05:
+                status = ""  # never opened: a missed month
+            elif draw < 0.75:
+                status = "signed"  # on time
+                row["submitted_at"] = deadline - timedelta(days=rnd.randrange(2, 12))
+                row["signed_at"] = row["submitted_at"] + timedelta(hours=rnd.randrange(1, 24))
+            elif draw < 0.85:
+                status = "signed"  # late
+                row["submitted_at"] = deadline - timedelta(days=rnd.randrange(0, 3))
+                row["signed_at"] = deadline + timedelta(days=rnd.randrange(1, 6))
+            elif draw < 0.92:
+                status = "submitted"  # never signed
+                row["submitted_at"] = deadline - timedelta(days=1)
+                row["overdue_at"] = deadline + timedelta(minutes=10)
+            else:
+                status = "due"  # opened, never submitted
+                row["overdue_at"] = deadline + timedelta(minutes=10)
+            if status in ("submitted", "signed"):
+                row["started_at"] = row["submitted_at"] - timedelta(hours=2)
+                row["submitted_by_id"] = manager
+                row["report_sha256"] = f"{n:064d}"
+                row["signed_by_id"] = manager if status == "signed" else None
+            elif status == "in_progress":
+                row["started_at"] = now - timedelta(hours=rnd.randrange(1, 48))
+            if status:
+                self.selfchecks.append({**row, "status": status})
+            period = previous_period(period)
+        # 0–4 hazards: the older ones mostly closed (within a year), the recent ones open.
+        for k in range(rnd.choice((0, 1, 1, 2, 2, 3, 4))):
+            opened = now - timedelta(days=rnd.randrange(0, 330), hours=rnd.randrange(24))
+            opened = max(opened, joined)
+            major = rnd.random() < 0.15
+            closed = None
+            if now - opened > timedelta(days=45) and rnd.random() < 0.85:
+                closed = min(opened + timedelta(days=rnd.randrange(1, 45)), now)
+            self.hazards.append(
+                {
+                    "id": uuid7(),
+                    "tenant_id": tenant_id,
+                    "source": "selfcheck",
+                    "title": f"基准单位{n:06d}号 隐患 {k}",
+                    "severity": "major" if major else "general",
+                    "status": "closed" if closed else rnd.choice(("open", "in_rectification")),
+                    "deadline_at": hazard_deadline(opened, major),
+                    "opened_at": opened,
+                    "closed_at": closed,
+                    "responsible_user_id": manager,
+                    **self.audit,
+                }
+            )
+        if rnd.random() < 0.25:  # a quarter of the tenants have open entries in their ledger
+            for k in range(rnd.randrange(1, 4)):
+                self.ledger.append(
+                    {
+                        "id": uuid7(),
+                        "tenant_id": tenant_id,
+                        "kind": rnd.choice(("overdue_selfcheck", "overdue_hazard")),
+                        "subject_type": "hazard",
+                        "subject_id": str(uuid7()),
+                        "summary": f"基准单位{n:06d}号 逾期 {k}",
+                        "attributed_user_id": manager,
+                        "step": rnd.choice(("manager", "manager", "responsible", "warden")),
+                        "opened_at": now - timedelta(days=rnd.randrange(1, 60)),
+                        **self.audit,
+                    }
+                )

@@ -109,24 +109,29 @@ def _settings(database_url: str, tmp: Path, **extra: Any) -> Any:
 
 
 async def _page_queries(session: Any, tenant: _city.BenchTenant, member: _city.Member) -> None:
-    """What GET /t/{id} asks the database: provide_principal's membership re-check and user load, then
-    the route's ``get_tenant`` (+ its selectinload of the jurisdiction) and ``roster``."""
-    from sqlalchemy import select
+    """What GET /t/{id} asks the database, by the code that serves it: ``provide_principal``'s membership
+    re-check with the person's account (``web.load_person``, one statement), then the route's ``home_data``:
+    ``get_tenant`` (+ its jurisdiction), ``roster``, the cross-tenant read record (nothing for a member) and
+    ``dashboard.build`` (self-checks, hazards, patrols of key units, the ledger for managers and responsible
+    persons), with the same arguments as the route."""
+    from portal.core import web
+    from portal.core.principal import Context, ContextKind, Principal
+    from portal.core.tenancy import Scope
+    from portal.tenants.routes import home_data
 
-    from portal.tenants import services
-    from portal.tenants.models import Membership, User
-
-    still_member = (
-        await session.execute(
-            select(Membership.id)
-            .where(Membership.tenant_id == tenant.id, Membership.user_id == member.user_id)
-            .limit(1)
-        )
-    ).first()
-    user = await session.get(User, member.user_id)
-    found = await services.get_tenant(session, tenant.id)
-    people = await services.roster(session, tenant.id)
-    if not (still_member and user and found and len(people) == len(tenant.members)):
+    person, roles = await web.load_person(session, member.user_id, tenant.id)
+    if person is None or not roles:
+        raise AssertionError(f"{member.login} is not a member of {tenant.code} any more")
+    me = Principal(
+        user_id=person.id,
+        display_name=person.display_name,
+        locale=person.locale,
+        context=Context(ContextKind.MEMBER, str(tenant.id), "", role=web._strongest(roles)),
+        scope=Scope.tenant(tenant.id),
+        roles=roles,
+    )
+    data = await home_data(session, me, tenant.id)
+    if data is None or len(data.members) != len(tenant.members) or len(data.dash.months) != 12:
         raise AssertionError(f"page queries came back incomplete for {tenant.code}")
 
 
@@ -268,7 +273,8 @@ PACKAGES = [
 async def inprocess_ladder(db: str, city: _city.City, *, n: int, tmp: Path, profile: bool) -> dict:
     """CPU time of the web process per request for three steps of the same signed-in request:
     ``GET /`` (session + provide_principal, then a redirect), ``GET /api/v1/tenants/{id}`` (+ get_tenant,
-    JSON) and ``GET /t/{id}`` (+ roster, template). 1000 / (ms of CPU) is the ceiling of one process."""
+    JSON) and ``GET /t/{id}`` (+ roster, dashboard, chart, template). 1000 / (ms of CPU) is the ceiling of one
+    process."""
     import logging
 
     from portal.app import create_app
@@ -299,7 +305,7 @@ async def inprocess_ladder(db: str, city: _city.City, *, n: int, tmp: Path, prof
         steps = {
             "GET / (session + principal → redirect)": ("/", 302),
             "GET /api/v1/tenants/{id} (+ get_tenant, JSON)": (f"/api/v1/tenants/{tenant.id}", 200),
-            "GET /t/{id} (+ roster, template)": (f"/t/{tenant.id}", 200),
+            "GET /t/{id} (+ roster, dashboard, chart, template)": (f"/t/{tenant.id}", 200),
         }
         for label, (path, expected) in steps.items():
             for _ in range(min(200, n)):
@@ -793,13 +799,16 @@ def main() -> int:
             city = asyncio.run(_city.generate_city(db_name, args.tenants))
             log(
                 f"database {db_name}: {len(city.tenants):,} tenants, {city.users:,} users, "
-                f"{city.memberships:,} memberships in {city.seconds:.1f}s (+ ANALYZE)"
+                f"{city.memberships:,} memberships, {city.selfchecks:,} self-checks, "
+                f"{city.hazards:,} hazards, {city.ledger_entries:,} ledger entries in {city.seconds:.1f}s "
+                "(+ ANALYZE)"
             )
             report.add(
                 "Generated city (PostgreSQL, Core bulk insert + ANALYZE)",
                 "10,000 tenants",
                 f"{len(city.tenants):,} tenants, {city.users:,} users, {city.memberships:,} memberships, "
-                f"{city.jurisdictions} jurisdictions (1 city / 10 districts / 100 streets) in "
+                f"{city.selfchecks:,} self-checks, {city.hazards:,} hazards, {city.ledger_entries:,} ledger "
+                f"entries, {city.jurisdictions} jurisdictions (1 city / 10 districts / 100 streets) in "
                 f"{city.seconds:.1f} s",
                 f"{before} → {load()}",
                 len(city.tenants) >= 10_000 if not quick else None,
@@ -812,8 +821,8 @@ def main() -> int:
             for q in ("p50", "p95"):
                 pct = (a[q] / b[q] - 1) * 100
                 report.add(
-                    f"Scope overhead at {q}: tenant page queries (membership check, user, get_tenant, "
-                    f"roster; {a['statements']} statements) as portal_app + Scope.tenant (criteria + RLS) "
+                    f"Scope overhead at {q}: tenant page queries (principal, get_tenant, roster, dashboard; "
+                    f"{a['statements']} statements) as portal_app + Scope.tenant (criteria + RLS) "
                     "vs superuser + Scope.system (neither)",
                     "≤ 10 %",
                     f"{pct:+.1f} % ({a[q]:.2f} ms vs {b[q]:.2f} ms; {a['n']:,} pages each)",

@@ -3,6 +3,7 @@ translated error pages, and the full-page-or-fragment rendering rule of htmx (DE
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from datetime import timedelta
@@ -22,7 +23,7 @@ from litestar.exceptions import (
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy import select
+from sqlalchemy import Row, Select, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
@@ -168,9 +169,52 @@ async def _api_key_principal(request: Request, db_session: AsyncSession, token: 
     )
 
 
+@functools.cache
+def _person_statements() -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """The two ways of reading the signed-in person, built once (the models import this module's package).
+
+    Columns, not the ``User`` entity: the principal copies a few fields and nothing changes the account on
+    the request, so identity-map bookkeeping would be wasted. With a tenant, the person's roles there come
+    in the same statement (LEFT JOIN: one row per role, or one row with no role when the membership is
+    gone); the tenancy scope adds its criterion to the join's ON clause, so the account row is still found
+    and a foreign membership is never seen."""
+    from portal.tenants.models import Membership, User
+
+    person = (
+        User.id,
+        User.login,
+        User.display_name,
+        User.locale,
+        User.active,
+        User.is_platform_admin,
+        User.sessions_valid_after,
+    )
+    alone = select(*person).where(User.id == bindparam("user_id"))
+    with_roles = (
+        select(*person, Membership.role)
+        .outerjoin(
+            Membership,
+            and_(Membership.user_id == User.id, Membership.tenant_id == bindparam("tenant_id")),
+        )
+        .where(User.id == bindparam("user_id"))
+    )
+    return alone, with_roles
+
+
+async def load_person(
+    db_session: AsyncSession, user_id: uuid.UUID, tenant_id: uuid.UUID | None = None
+) -> tuple[Row[Any] | None, frozenset[str]]:
+    """The person's account row (``None``: no such user) and, with ``tenant_id``, every role they hold in
+    that tenant (empty: none, or outside the session's scope): one statement either way."""
+    alone, with_roles = _person_statements()
+    if tenant_id is None:
+        return (await db_session.execute(alone, {"user_id": user_id})).first(), frozenset()
+    rows = (await db_session.execute(with_roles, {"user_id": user_id, "tenant_id": tenant_id})).all()
+    return (rows[0] if rows else None), frozenset(r.role.value for r in rows if r.role is not None)
+
+
 async def _resolve_principal(request: Request, db_session: AsyncSession) -> Principal | None:
     from portal.core.auth import sessions
-    from portal.tenants.models import Membership, User
 
     bearer = request.headers.get("authorization", "")
     if bearer[:7].lower() == "bearer ":
@@ -192,6 +236,7 @@ async def _resolve_principal(request: Request, db_session: AsyncSession) -> Prin
     kind_s, _sep, key = ctx.partition(":")
     scope: TenancyScope | None = None
     roles: frozenset[str] = frozenset()
+    person: Row[Any] | None = None
     try:
         kind = ContextKind(kind_s) if kind_s else None
     except ValueError:
@@ -199,16 +244,8 @@ async def _resolve_principal(request: Request, db_session: AsyncSession) -> Prin
     if kind is ContextKind.MEMBER:
         scope = TenancyScope.tenant(uuid.UUID(key))
         await set_scope(db_session, scope)
-        roles = frozenset(
-            r.value
-            for r in (
-                await db_session.execute(
-                    select(Membership.role).where(
-                        Membership.tenant_id == scope.single_tenant_id, Membership.user_id == user_id
-                    )
-                )
-            ).scalars()
-        )
+        # The membership re-check and the account in one round trip (the hot path: every member page).
+        person, roles = await load_person(db_session, user_id, scope.single_tenant_id)
         if not roles:
             scope = None
     elif kind is ContextKind.INSURER:
@@ -221,21 +258,20 @@ async def _resolve_principal(request: Request, db_session: AsyncSession) -> Prin
         # Re-applying the scope already bound (a member still a member) would only repeat the same
         # set_config round trip inside the open transaction.
         await set_scope(db_session, scope)
-    user = await db_session.get(User, user_id)
-    if user is None or not user.active:
+    if kind is not ContextKind.MEMBER:
+        person, _roles = await load_person(db_session, user_id)
+    if person is None or not person.active:
         request.clear_session()
         return None
     if sessions.session_refused(
         session,
         absolute=timedelta(hours=settings.session_absolute_hours),
-        valid_after=user.sessions_valid_after,
+        valid_after=person.sessions_valid_after,
     ):
         sessions.end_session(request)
         await set_scope(db_session, None)
         return None
-    from portal.core.principal import Context
-
-    if kind is ContextKind.ADMIN and not user.is_platform_admin:
+    if kind is ContextKind.ADMIN and not person.is_platform_admin:
         kind = None  # no longer a platform admin: the context is gone, like a revoked membership
     context = (
         Context(kind, key, "", role=_strongest(roles))
@@ -245,16 +281,16 @@ async def _resolve_principal(request: Request, db_session: AsyncSession) -> Prin
     previous = audit.current_actor()
     audit.set_actor(
         audit.Actor(
-            label=f"{user.display_name} ({user.login})",
-            user_id=user.id,
+            label=f"{person.display_name} ({person.login})",
+            user_id=person.id,
             ip=previous.ip,
             request_id=previous.request_id,
         )
     )
     return Principal(
-        user_id=user.id,
-        display_name=user.display_name,
-        locale=user.locale,
+        user_id=person.id,
+        display_name=person.display_name,
+        locale=person.locale,
         context=context,
         scope=scope,
         roles=roles if context is not None else frozenset(),

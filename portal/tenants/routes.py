@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import access
 from portal.core.i18n import _
-from portal.core.principal import ContextKind
+from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
 from portal.selfcheck import accountability
 from portal.selfcheck.accountability_routes import LEDGER_ACCESS
@@ -45,6 +47,28 @@ def _out(t: Tenant) -> TenantOut:
     )
 
 
+@dataclass(frozen=True)
+class HomeData:
+    tenant: Tenant
+    members: list[services.RosterEntry]
+    dash: dashboard.Dashboard
+
+
+async def home_data(db: AsyncSession, me: Principal, tenant_id: uuid.UUID) -> HomeData | None:
+    """Everything the tenant's home page reads from the database (``None``: foreign or missing).
+
+    Apart from the route so that ``bench/tenancy.py`` times exactly the page's queries, not a copy of them.
+    """
+    tenant = await services.get_tenant(db, tenant_id)
+    if tenant is None:
+        return None
+    members = await services.roster(db, tenant.id)
+    await record_cross_tenant_read(db, me, [tenant.id], TENANT_READ, detail={"via": "web"})
+    # Each part of the dashboard is shown to whoever may open the page it links to.
+    figures = await dashboard.build(db, tenant, with_ledger=LEDGER_ACCESS.allows(me))
+    return HomeData(tenant, members, figures)
+
+
 class TenantPages(Controller):
     path = "/"
     include_in_schema = False
@@ -54,20 +78,16 @@ class TenantPages(Controller):
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
         me = require_principal(principal)
-        tenant = await services.get_tenant(db, tenant_id)
-        if tenant is None:
+        data = await home_data(db, me, tenant_id)
+        if data is None:
             raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
-        members = await services.roster(db, tenant.id)
-        await record_cross_tenant_read(db, principal, [tenant.id], TENANT_READ, detail={"via": "web"})
-        # Each part of the dashboard is shown to whoever may open the page it links to.
-        figures = await dashboard.build(db, tenant, with_ledger=LEDGER_ACCESS.allows(me))
         return page(
             request,
             "tenants/home.html",
-            tenant=tenant,
-            members=members,
-            dash=figures,
-            chart=charts.compliance_chart(figures.months, described_by=charts.TABLE_ID),
+            tenant=data.tenant,
+            members=data.members,
+            dash=data.dash,
+            chart=charts.compliance_chart(data.dash.months, described_by=charts.TABLE_ID),
             outcome_names=charts.outcome_names(),
             kinds={k: _(v) for k, v in accountability.KIND_LABELS.items()},
             steps={k: _(v) for k, v in accountability.STEP_LABELS.items()},
