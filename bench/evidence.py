@@ -183,7 +183,7 @@ def run_child(mode: str, database_url: str, storage: Path, threads: int, ids: li
         text=True,
         timeout=CHILD_TIMEOUT_S + 30,
         cwd=ROOT,
-        # What `portal worker` execs dramatiq with (one malloc arena): the child is measured as deployed.
+        # What `portal worker` execs dramatiq with (allocator settings): measured as deployed.
         env=worker_environ(os.environ),
     )
     if out.returncode != 0:

@@ -15,9 +15,10 @@ Memory (a worker process has 150 MiB of peak RSS; ~111 MiB of it is the process 
 its database connections ~7 more): a 12 MP JPEG decoded at 1/2 scale is 2000×1500 pixels, 12 MiB (Pillow
 keeps RGB as 4 bytes a pixel). That buffer is the only big one :func:`derive` holds: the display picture is
 resampled in bands of rows (no second full-size buffer for the resampler's intermediate pass) and turned
-upright only once it is small; one picture is decoded at a time (``_SLOTS``), and with the worker's single
-malloc arena (``worker/environment.py``) the next picture reuses the last one's memory whichever thread
-runs it. pillow-heif is loaded with the first HEIC. Measured by bench/evidence.py.
+upright only once it is small; one picture is decoded at a time (``_SLOTS``; encoding the small copies
+runs beside the next decode), and with the worker's allocator settings (``worker/environment.py``: one
+malloc arena, picture buffers always mapped and returned) a freed picture's memory goes back whichever
+thread ran it. pillow-heif is loaded with the first HEIC. Measured by bench/evidence.py.
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 # Decoded pictures are big: one decode at a time in this process, however many threads (web requests,
 # worker threads) ask. Two 12 MP photos at once need ~2 × 16 MiB on top of the worker's ~118 MiB, past its
-# 150 MiB budget; one at a time still does well over 900 photos/min (the storage and database work of the
-# other messages overlaps with it). More throughput = more worker processes, each bounded. (In a web
-# process inspect() queues the same way: ~15 ms for a 12 MP JPEG, decoded at 1/8 scale.)
+# 150 MiB budget; one at a time still does over 900 photos/min (the storage and database work of the
+# other messages, and the encoding of the last photo's copies, overlap with it). More throughput = more
+# worker processes, each bounded. (In a web process inspect() queues the same way: ~15 ms for a 12 MP
+# JPEG, decoded at 1/8 scale.)
 _SLOTS = threading.BoundedSemaphore(1)
 # Rows of the display picture resampled per call (see _resize): 64 rows of 1024 px are 256 KiB.
 _BAND_ROWS = 64

@@ -35,7 +35,7 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize(("preset", "expected"), [(None, "1"), ("4", "4")])
-def test_portal_worker_starts_dramatiq_with_one_malloc_arena(
+def test_portal_worker_starts_dramatiq_with_the_allocator_settings(
     tmp_path: Path, preset: str | None, expected: str
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "MALLOC_"))}
@@ -61,8 +61,11 @@ def test_portal_worker_starts_dramatiq_with_one_malloc_arena(
         assert proc.poll() is None, f"portal worker exited with {proc.returncode}"
         assert children, "no dramatiq worker process within 60 s"
         assert cmdline[1:4] == [b"-m", b"dramatiq", b"worker.main"]
-        assert _environ(proc.pid)["MALLOC_ARENA_MAX"] == expected
-        assert all(_environ(child)["MALLOC_ARENA_MAX"] == expected for child in children)
+        for pid in (proc.pid, *children):
+            environ = _environ(pid)
+            assert environ["MALLOC_ARENA_MAX"] == expected
+            # Big picture buffers are always mapped and unmapped (no threshold creeping up to their size).
+            assert environ["MALLOC_MMAP_THRESHOLD_"] == str(1 << 20)
     finally:
         proc.terminate()
         try:
