@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
-from sqlalchemy import Enum, event
+from sqlalchemy import Enum, Select, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -24,6 +24,12 @@ Base = UUIDv7AuditBase
 metadata = orm_registry.metadata
 
 __all__ = ["Base", "Database", "metadata"]
+
+#: A SELECT of any columns: what the ``functools.cache`` builders of hot statements return. Those statements
+#: are built once, with ``bindparam`` placeholders filled in at execution: building a statement costs more
+#: CPU than running it through SQLAlchemy's compiled cache, and the tenancy check remembers them
+#: (:mod:`portal.core.tenancy`).
+AnySelect = Select[*tuple[Any, ...]]
 
 
 def str_enum(cls: type[enum.Enum], name: str) -> Enum:

@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -173,13 +176,22 @@ def criteria_for(cls: type, scope: Scope) -> ColumnElement[bool]:
     raise ScopeMissing(f"no criteria for scope kind {scope.kind}")
 
 
-def _scoped_classes(state: ORMExecuteState) -> list[type]:
-    classes = []
-    for mapper in state.all_mappers:
-        for klass in mapper.class_.__mro__:
-            if klass is TenantScoped:
-                classes.append(mapper.class_)
-                break
+# The tenant-owned classes a statement touches, remembered per statement object. Statements are immutable,
+# and the hot ones are built once and run on every page (``functools.cache`` builders with bound
+# parameters); finding the classes walks every column of the statement, which on the tenant home page
+# cost more than adding the criteria. Weak keys: a statement built for one call is forgotten with it.
+_SCOPED_OF: weakref.WeakKeyDictionary[Any, tuple[type, ...]] = weakref.WeakKeyDictionary()
+
+
+def _scoped_classes(state: ORMExecuteState) -> tuple[type, ...]:
+    statement = state.statement
+    try:
+        return _SCOPED_OF[statement]
+    except (KeyError, TypeError):  # TypeError: a statement type that takes no weak reference
+        pass
+    classes = tuple(m.class_ for m in state.all_mappers if issubclass(m.class_, TenantScoped))
+    with contextlib.suppress(TypeError):
+        _SCOPED_OF[statement] = classes
     return classes
 
 
@@ -196,8 +208,15 @@ def _enforce_scope(state: ORMExecuteState) -> None:
         raise ScopeMissing(f"query on tenant-owned {names} without a scope")
     if scope.kind is ScopeKind.SYSTEM:
         return
-    options = [with_loader_criteria(c, criteria_for(c, scope), include_aliases=True) for c in classes]
-    state.statement = state.statement.options(*options)
+    state.statement = state.statement.options(*_criteria_options(classes, scope))
+
+
+@functools.lru_cache(maxsize=4096)
+def _criteria_options(classes: tuple[type, ...], scope: Scope) -> tuple[Any, ...]:
+    """The loader criteria for ``classes`` under ``scope``, built once per pair: a request runs several
+    statements under one scope, and building the criteria cost as much as the rest of the check. The
+    options are immutable and hold nothing but the classes and the scope's values."""
+    return tuple(with_loader_criteria(c, criteria_for(c, scope), include_aliases=True) for c in classes)
 
 
 @event.listens_for(Session, "before_flush")

@@ -12,6 +12,7 @@ hazard closed, a complete patrol day after the missed one. :func:`run` does all 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
+from portal.core.db import AnySelect
 from portal.selfcheck import accountability_ladder as ladder_
 from portal.selfcheck import patrols
 from portal.selfcheck.accountability_ladder import (
@@ -315,13 +317,14 @@ class LedgerRow:
         return max(0, (end - self.entry.opened_at).days)
 
 
-async def ledger(session: AsyncSession, tenant_id: uuid.UUID, *, limit: int = 200) -> list[LedgerRow]:
-    """The tenant's entries: open ones first (highest step, then oldest), then resolved ones, newest first."""
+@functools.cache
+def _ledger(limit: int) -> AnySelect:
+    # Built once per page size (the tenant dashboard shows a few rows on every visit).
     step_rank = case(*[(AccountabilityEntry.step == s, n) for n, s in enumerate(STEPS)], else_=0)
-    rows = await session.execute(
+    return (
         select(AccountabilityEntry, User.display_name)
         .outerjoin(User, User.id == AccountabilityEntry.attributed_user_id)
-        .where(AccountabilityEntry.tenant_id == tenant_id)
+        .where(AccountabilityEntry.tenant_id == bindparam("tenant_id"))
         .order_by(
             case((AccountabilityEntry.resolved_at.is_(None), 0), else_=1),
             step_rank.desc(),
@@ -330,4 +333,9 @@ async def ledger(session: AsyncSession, tenant_id: uuid.UUID, *, limit: int = 20
         )
         .limit(limit)
     )
+
+
+async def ledger(session: AsyncSession, tenant_id: uuid.UUID, *, limit: int = 200) -> list[LedgerRow]:
+    """The tenant's entries: open ones first (highest step, then oldest), then resolved ones, newest first."""
+    rows = await session.execute(_ledger(limit), {"tenant_id": tenant_id})
     return [LedgerRow(entry, name or "") for entry, name in rows.all()]

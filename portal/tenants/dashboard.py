@@ -9,14 +9,17 @@ closed in a year); the patrol streak and the ledger come from the services that 
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
+from portal.core.db import AnySelect
 from portal.selfcheck import accountability, patrols
 from portal.selfcheck.models import AccountabilityEntry, Hazard, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.selfcheck.policy import SHANGHAI, parse_period, period_of, previous_period, signing_deadline
@@ -161,54 +164,77 @@ def periods_back(period: str, count: int) -> list[str]:
     return out[::-1]
 
 
-async def _selfchecks(session: AsyncSession, tenant_id: uuid.UUID, first: str) -> dict[str, SelfCheck]:
-    rows = await session.execute(
-        select(SelfCheck).where(SelfCheck.tenant_id == tenant_id, SelfCheck.period >= first)
+# The page's statements are built once (see portal.core.db.AnySelect); the values come at execution.
+
+
+@functools.cache
+def _selfchecks_since() -> AnySelect:
+    return select(SelfCheck).where(
+        SelfCheck.tenant_id == bindparam("tenant_id"), SelfCheck.period >= bindparam("first")
     )
+
+
+async def _selfchecks(session: AsyncSession, tenant_id: uuid.UUID, first: str) -> dict[str, SelfCheck]:
+    rows = await session.execute(_selfchecks_since(), {"tenant_id": tenant_id, "first": first})
     return {sc.period: sc for sc in rows.scalars()}
+
+
+@functools.cache
+def _closed_since() -> AnySelect:
+    return select(Hazard.closed_at, Hazard.deadline_at).where(
+        Hazard.tenant_id == bindparam("tenant_id"),
+        Hazard.status == HazardStatus.CLOSED,
+        Hazard.closed_at >= bindparam("since"),
+    )
 
 
 async def _closed_hazards(
     session: AsyncSession, tenant_id: uuid.UUID, since: datetime
 ) -> Sequence[tuple[datetime, datetime]]:
     """(closed_at, deadline_at) of the hazards closed since ``since``: two columns, a year's worth."""
-    rows = await session.execute(
-        select(Hazard.closed_at, Hazard.deadline_at).where(
-            Hazard.tenant_id == tenant_id,
-            Hazard.status == HazardStatus.CLOSED,
-            Hazard.closed_at >= since,
-        )
-    )
+    rows = await session.execute(_closed_since(), {"tenant_id": tenant_id, "since": since})
     return [(closed, deadline) for closed, deadline in rows.all() if closed is not None]
 
 
-async def hazard_ageing(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> HazardAgeing:
-    """One aggregate row: a conditional count per severity × age bucket, and per severity past deadline.
+_CELLS = [(sev, bucket) for sev in SEVERITIES for bucket in AGE_BUCKETS]
 
-    Conditional sums rather than GROUP BY a CASE: PostgreSQL would not recognise the grouped CASE and the
-    selected one as the same expression (each carries its own bound parameters)."""
-    week, month = now - timedelta(days=7), now - timedelta(days=30)
+
+@functools.cache
+def _ageing() -> AnySelect:
+    """Conditional sums rather than GROUP BY a CASE: PostgreSQL would not recognise the grouped CASE and
+    the selected one as the same expression (each carries its own bound parameters)."""
+    week: BindParameter[datetime] = bindparam("week")
+    month: BindParameter[datetime] = bindparam("month")
+    now: BindParameter[datetime] = bindparam("now")
     ages = {
         AgeBucket.UNDER_7: Hazard.opened_at > week,
         AgeBucket.FROM_7_TO_30: and_(Hazard.opened_at <= week, Hazard.opened_at >= month),
         AgeBucket.OVER_30: Hazard.opened_at < month,
     }
-    cells = [(sev, bucket) for sev in SEVERITIES for bucket in AGE_BUCKETS]
     columns = [
         func.coalesce(func.sum(case((and_(Hazard.severity == sev, ages[bucket]), 1), else_=0)), 0)
-        for sev, bucket in cells
+        for sev, bucket in _CELLS
     ]
     late = [
         func.coalesce(func.sum(case((and_(Hazard.severity == sev, Hazard.deadline_at < now), 1), else_=0)), 0)
         for sev in SEVERITIES
     ]
-    row = (
-        await session.execute(
-            select(*columns, *late).where(Hazard.tenant_id == tenant_id, Hazard.status != HazardStatus.CLOSED)
-        )
-    ).one()
-    counts = {cell: int(row[n]) for n, cell in enumerate(cells)}
-    past = {sev: int(row[len(cells) + n]) for n, sev in enumerate(SEVERITIES)}
+    return select(*columns, *late).where(
+        Hazard.tenant_id == bindparam("tenant_id"), Hazard.status != HazardStatus.CLOSED
+    )
+
+
+async def hazard_ageing(session: AsyncSession, tenant_id: uuid.UUID, now: datetime) -> HazardAgeing:
+    """One aggregate row: a conditional count per severity × age bucket, and per severity past deadline."""
+    params = {
+        "tenant_id": tenant_id,
+        "week": now - timedelta(days=7),
+        "month": now - timedelta(days=30),
+        "now": now,
+    }
+    row = (await session.execute(_ageing(), params)).one()
+    counts = {cell: int(row[n]) for n, cell in enumerate(_CELLS)}
+    past = {sev: int(row[len(_CELLS) + n]) for n, sev in enumerate(SEVERITIES)}
     return HazardAgeing(counts, past)
 
 

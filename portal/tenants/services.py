@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from portal.core import outbox
 from portal.core.audit import services as audit
+from portal.core.db import AnySelect
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc
 from portal.tenants.models import (
@@ -139,15 +141,16 @@ async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Me
     return membership
 
 
+@functools.cache
+def _tenant_by_id() -> AnySelect:
+    # joinedload (many-to-one, never null): one statement instead of a second SELECT
+    return select(Tenant).where(Tenant.id == bindparam("tenant_id")).options(joinedload(Tenant.jurisdiction))
+
+
 async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
     """The tenant if it is inside the session's scope, else ``None`` (the route answers 404)."""
     require_scope(session)
-    return (
-        await session.execute(
-            # joinedload (many-to-one, never null): one statement instead of a second SELECT
-            select(Tenant).where(Tenant.id == tenant_id).options(joinedload(Tenant.jurisdiction))
-        )
-    ).scalar_one_or_none()
+    return (await session.execute(_tenant_by_id(), {"tenant_id": tenant_id})).scalar_one_or_none()
 
 
 @dataclass(frozen=True)
@@ -158,13 +161,18 @@ class RosterEntry:
     role: MemberRole
 
 
-async def roster(session: AsyncSession, tenant_id: uuid.UUID) -> list[RosterEntry]:
-    rows = await session.execute(
+@functools.cache
+def _roster() -> AnySelect:
+    return (
         select(Membership.id, User.id, User.display_name, Membership.role)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.tenant_id == tenant_id)
+        .where(Membership.tenant_id == bindparam("tenant_id"))
         .order_by(Membership.role, User.display_name)
     )
+
+
+async def roster(session: AsyncSession, tenant_id: uuid.UUID) -> list[RosterEntry]:
+    rows = await session.execute(_roster(), {"tenant_id": tenant_id})
     return [RosterEntry(*row) for row in rows.all()]
 
 
