@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import selectinload
 
 from portal.core.db import Database
@@ -33,6 +33,33 @@ async def test_tenant_scope_filters_selects_and_get(database: Database, world: W
         assert tenant_ids == {a.id}
         assert await session.get(Tenant, b.id) is None
         assert (await session.get(Tenant, a.id)) is not None
+
+
+async def test_one_statement_object_serves_each_tenant_its_own_rows(database: Database, world: World) -> None:
+    """Hot statements are built once and the member's criteria are attached once per statement, with the
+    tenant as a bound parameter: the same objects, executed for tenant A, then B, then A again (also as a
+    bulk UPDATE), must each time see exactly that tenant's rows, never the previous run's."""
+    a, b = world.tenants["a"], world.tenants["b"]
+    memberships = select(Membership.tenant_id, Membership.user_id)  # no tenant filter of its own
+    tenants = select(Tenant.id)
+    touch = update(Membership).values(role=Membership.role)  # changes nothing, counts what it may touch
+    async with database.session(Scope.system("test")) as session:
+        count = select(func.count()).select_from(Membership).where(Membership.tenant_id == a.id)
+        expected = {
+            t.id: (await session.execute(count.params(tenant_id_1=t.id))).scalar_one() for t in (a, b)
+        }
+    assert expected[a.id] and expected[b.id]
+    for tenant in (a, b, a, b):
+        async with database.session(Scope.tenant(tenant.id)) as session:
+            seen = {row.tenant_id for row in (await session.execute(memberships)).all()}
+            assert seen == {tenant.id}
+            assert set((await session.execute(tenants)).scalars()) == {tenant.id}
+            touched = (
+                await session.execute(touch, execution_options={"synchronize_session": False})
+            ).rowcount
+            assert touched == expected[tenant.id]
+    async with database.session(Scope.system("test")) as session:  # the same objects, no criteria
+        assert {row.tenant_id for row in (await session.execute(memberships)).all()} >= {a.id, b.id}
 
 
 async def test_relationship_loads_are_scoped(database: Database, world: World) -> None:
