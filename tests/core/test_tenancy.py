@@ -44,10 +44,8 @@ async def test_one_statement_object_serves_each_tenant_its_own_rows(database: Da
     tenants = select(Tenant.id)
     touch = update(Membership).values(role=Membership.role)  # changes nothing, counts what it may touch
     async with database.session(Scope.system("test")) as session:
-        count = select(func.count()).select_from(Membership).where(Membership.tenant_id == a.id)
-        expected = {
-            t.id: (await session.execute(count.params(tenant_id_1=t.id))).scalar_one() for t in (a, b)
-        }
+        count = select(func.count()).select_from(Membership).where(Membership.tenant_id == bindparam("t"))
+        expected = {t.id: (await session.execute(count, {"t": t.id})).scalar_one() for t in (a, b)}
     assert expected[a.id] and expected[b.id]
     for tenant in (a, b, a, b):
         async with database.session(Scope.tenant(tenant.id)) as session:
