@@ -354,10 +354,11 @@ def free_port() -> int:
 class Server:
     """One web process (granian or uvicorn) serving portal.asgi:app, started and stopped by this script."""
 
-    def __init__(self, kind: str, db: str, tmp: Path) -> None:
+    def __init__(self, kind: str, db: str, tmp: Path, app: str = "portal.asgi:app") -> None:
         self.kind = kind
+        self.app = app
         self.port = free_port()
-        self.log_path = tmp / f"{kind}.log"
+        self.log_path = tmp / f"{kind}-{app.partition(':')[0]}.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
             "PORTAL_ENV": "development",
@@ -394,11 +395,11 @@ class Server:
                 "--log-level",
                 "warning",
                 "--no-access-log",
-                "portal.asgi:app",
+                self.app,
             ]
         return [
             str(VENV_BIN / "uvicorn"),
-            "portal.asgi:app",
+            self.app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -565,7 +566,6 @@ class ProbeCounts:
 # used to send requests that failed by themselves, a NUL byte in a search and an offset past bigint; the
 # portal answers those cleanly now.)
 CANCEL_EVERY_S = (0.01, 0.04)
-STATIC_ASSET = "/static/css/portal.css"
 
 
 async def fail_transactions(db: str, stop: asyncio.Event, seed: int) -> dict[str, int]:
@@ -678,6 +678,26 @@ def failure_kinds(log_text: str) -> dict[str, int]:
     return kinds
 
 
+async def bare_ceiling(kind: str, db: str, args: argparse.Namespace, tmp: Path, report: Report) -> None:
+    """The same server and load on ``bench/_bare_app.py``: one Litestar route, nothing else."""
+    bare = Server(kind, db, tmp, app="bench._bare_app:app")
+    try:
+        bare.start()
+        await bare.wait_ready()
+        before = load()
+        result = drive(bare.port, [("/", "")], conns=args.conns, seconds=max(3.0, args.seconds / 3))
+        report.add(
+            f"(info) {kind}: ceiling, a bare Litestar app (one route answering 'ok': no middleware, session, "
+            "database or template; same server and load)",
+            "—",
+            f"{result['rps']:,.0f} req/s, p50 / p95 {result['p50_ms']:.1f} / {result['p95_ms']:.1f} ms "
+            f"(non-200: {result['non_200']})",
+            f"{before} → {load()}",
+        )
+    finally:
+        bare.stop()
+
+
 async def serve_and_measure(
     kind: str, db: str, city: _city.City, args: argparse.Namespace, tmp: Path, report: Report
 ) -> None:
@@ -713,20 +733,7 @@ async def serve_and_measure(
             loads,
             result["p95_ms"] <= 20,
         )
-        # The ceiling of this server and framework on this machine, for scale: a static file goes through
-        # the same server, middleware and routing, with no session, database or template.
-        before = load()
-        static = drive(
-            server.port, [(STATIC_ASSET, "")], conns=args.conns, seconds=max(3.0, args.seconds / 3)
-        )
-        report.add(
-            f"(info) {kind}: ceiling, GET {STATIC_ASSET} (same server and load; no session, database or "
-            "template)",
-            "—",
-            f"{static['rps']:,.0f} req/s, p50 / p95 {static['p50_ms']:.1f} / {static['p95_ms']:.1f} ms "
-            f"(non-200: {static['non_200']})",
-            f"{before} → {load()}",
-        )
+        await bare_ceiling(kind, db, args, tmp, report)
         log(f"{kind}: isolation probe, {args.probe:,} object requests")
         before = load()
         started = time.perf_counter()

@@ -8,6 +8,7 @@ pass or fail (a failure needs a note and opens a hazard, source ``patrol``, exac
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Iterable, Mapping
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
+from portal.core.db import AnySelect
 from portal.selfcheck import catalogue
 from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
 from portal.selfcheck.models import Answer, Checklist, HazardSource, Patrol, PatrolRound
@@ -160,18 +162,26 @@ def _days(since: date, until: date) -> list[date]:
     return [since + timedelta(days=n) for n in range((until - since).days + 1)]
 
 
+@functools.cache
+def _patrols_between() -> AnySelect:
+    # Built once: the tenant dashboard of every key unit reads its patrol days on each visit.
+    return (
+        select(Patrol)
+        .where(
+            Patrol.tenant_id == bindparam("tenant_id"),
+            Patrol.day >= bindparam("since"),
+            Patrol.day <= bindparam("until"),
+        )
+        .order_by(Patrol.at)
+    )
+
+
 async def patrols_between(
     session: AsyncSession, tenant_id: uuid.UUID, since: date, until: date
 ) -> list[Patrol]:
     """The tenant's patrols whose patrol day is in ``[since, until]``, in time order."""
-    rows = await session.execute(
-        select(Patrol)
-        .where(
-            Patrol.tenant_id == tenant_id, Patrol.day >= since.isoformat(), Patrol.day <= until.isoformat()
-        )
-        .order_by(Patrol.at)
-    )
-    return list(rows.scalars())
+    params = {"tenant_id": tenant_id, "since": since.isoformat(), "until": until.isoformat()}
+    return list((await session.execute(_patrols_between(), params)).scalars())
 
 
 @dataclass(frozen=True)
