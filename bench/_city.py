@@ -20,10 +20,12 @@ render the empty states: cheaper than any real unit's page.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,17 +52,24 @@ def url(role: str, db: str) -> str:
     return f"postgresql+asyncpg://{role}@{PG_HOST}:{PG_PORT}/{db}"
 
 
-async def _admin(sql: str, db: str = "postgres") -> None:
+@contextlib.asynccontextmanager
+async def superuser(db: str = "postgres") -> AsyncIterator[asyncpg.Connection]:
+    """A connection to ``db`` as the superuser (past RLS), closed on the way out."""
     conn = await asyncpg.connect(admin_dsn(db), timeout=10)
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def _admin(sql: str, db: str = "postgres") -> None:
+    async with superuser(db) as conn:
         # Role DDL is cluster-wide: serialise with concurrent test sessions (same lock as the fixtures).
         await conn.execute("select pg_advisory_lock(724001)")
         try:
             await conn.execute(sql)
         finally:
             await conn.execute("select pg_advisory_unlock(724001)")
-    finally:
-        await conn.close()
 
 
 def create_database() -> str:
@@ -79,13 +88,10 @@ def drop_database(name: str) -> None:
 
 
 async def server_facts() -> dict[str, str]:
-    conn = await asyncpg.connect(admin_dsn(), timeout=10)
-    try:
+    async with superuser() as conn:
         version = await conn.fetchval("show server_version")
         max_conn = await conn.fetchval("show max_connections")
         shared = await conn.fetchval("show shared_buffers")
-    finally:
-        await conn.close()
     return {"postgres": str(version), "max_connections": str(max_conn), "shared_buffers": str(shared)}
 
 

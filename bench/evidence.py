@@ -194,11 +194,9 @@ def run_child(mode: str, database_url: str, storage: Path, threads: int, ids: li
 
 async def pending_ids(name: str, media_type: str) -> list[str]:
     """The pending ``evidence.process`` messages for ``media_type``, oldest first (as the superuser)."""
-    import asyncpg
-    from _city import admin_dsn
+    from _city import superuser
 
-    conn = await asyncpg.connect(admin_dsn(name), timeout=10)
-    try:
+    async with superuser(name) as conn:
         rows = await conn.fetch(
             "select m.id from outbox_message m join evidence_object o"
             " on o.id = (m.payload->>'object_id')::uuid"
@@ -206,18 +204,14 @@ async def pending_ids(name: str, media_type: str) -> list[str]:
             " order by m.created_at",
             media_type,
         )
-    finally:
-        await conn.close()
     return [str(row["id"]) for row in rows]
 
 
 async def reset_rows(name: str) -> int:
     """Back to pending, for the naive arm. As the superuser: evidence_object is under FORCE'd RLS."""
-    import asyncpg
-    from _city import admin_dsn
+    from _city import superuser
 
-    conn = await asyncpg.connect(admin_dsn(name), timeout=10)
-    try:
+    async with superuser(name) as conn:
         status = await conn.execute(
             "update outbox_message m set status = 'pending', processed_at = null from evidence_object o"
             " where m.topic = 'evidence.process' and o.id = (m.payload->>'object_id')::uuid"
@@ -226,8 +220,6 @@ async def reset_rows(name: str) -> int:
         await conn.execute(
             "update evidence_object set processing = 'pending' where media_type = 'image/jpeg'"
         )
-    finally:
-        await conn.close()
     return int(status.split()[-1])
 
 

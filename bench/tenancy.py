@@ -570,12 +570,9 @@ CANCEL_EVERY_S = (0.01, 0.04)
 
 async def fail_transactions(db: str, stop: asyncio.Event, seed: int) -> dict[str, int]:
     """Cancel or end the app role's active statements at random moments until ``stop``; counts of each."""
-    import asyncpg
-
     rnd = random.Random(seed)
     done = {"cancelled": 0, "terminated": 0}
-    conn = await asyncpg.connect(_city.admin_dsn(db), timeout=10)
-    try:
+    async with _city.superuser(db) as conn:
         while not stop.is_set():
             await asyncio.sleep(rnd.uniform(*CANCEL_EVERY_S))
             how = "terminate" if rnd.random() < 0.1 else "cancel"
@@ -585,8 +582,6 @@ async def fail_transactions(db: str, stop: asyncio.Event, seed: int) -> dict[str
                 "  and pid <> pg_backend_pid() order by random() limit 1) one"
             )
             done["terminated" if how == "terminate" else "cancelled"] += int(hit or 0)
-    finally:
-        await conn.close()
     return done
 
 
