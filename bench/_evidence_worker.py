@@ -43,7 +43,7 @@ def child(args: argparse.Namespace) -> None:
     import dramatiq
     from evidence import settings_for
 
-    from portal.evidence import processing
+    from portal.evidence import heic, processing
     from portal.evidence.store import storage_from_settings, use_storage
     from worker.setup import setup
 
@@ -81,6 +81,8 @@ def child(args: argparse.Namespace) -> None:
                 "rss_started_kb": rss_started,
                 "rss_before_kb": rss_before,
                 "peak_rss_kb": peak,
+                # HEIC pictures are decoded in child processes (portal/evidence/heic.py): their own peak.
+                "heic_child_peak_kb": heic.largest_child_peak_kib(),
             }
         )
     )

@@ -5,8 +5,8 @@ worker thread (``anyio.to_thread``) so the event loop stays free.
 
 - :func:`inspect` decides whether uploaded bytes are what we accept. The *content* decides, never the
   declared type or the file name: :mod:`puremagic` reads the magic bytes, then Pillow must decode the image
-  (HEIC through pillow-heif) under a pixel limit, so a renamed text file, a truncated JPEG or a
-  decompression bomb is refused before anything is recorded.
+  (HEIC through pillow-heif, in a child process) under a pixel limit, so a renamed text file, a truncated
+  JPEG or a decompression bomb is refused before anything is recorded.
 - :func:`derive` makes the two JPEGs the portal serves (1024 px display, 320 px thumbnail) with no metadata
   at all, using JPEG draft mode (the decoder scales by 1/2, 1/4 or 1/8 in the DCT, so a 12-megapixel photo
   is never decoded at full size), and reads capture time, camera and GPS into plain values.
@@ -18,7 +18,8 @@ resampled in bands of rows (no second full-size buffer for the resampler's inter
 upright only once it is small; one picture is decoded at a time (``_SLOTS``; encoding the small copies
 runs beside the next decode), and with the worker's allocator settings (``worker/environment.py``: one
 malloc arena, picture buffers always mapped and returned) a freed picture's memory goes back whichever
-thread ran it. pillow-heif is loaded with the first HEIC. Measured by bench/evidence.py.
+thread ran it. HEIC pictures are decoded, whole, in a child process (:mod:`portal.evidence.heic`), which
+hands back the display-size picture. Measured by bench/evidence.py.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 import puremagic
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+
+from portal.evidence import heic
 
 JPEG, PNG, WEBP, HEIC, PDF = "image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"
 #: What a browser may declare for a slot (the storage server enforces it) and what the content may be.
@@ -58,8 +61,6 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 _SLOTS = threading.BoundedSemaphore(1)
 # Rows of the display picture resampled per call (see _resize): 64 rows of 1024 px are 256 KiB.
 _BAND_ROWS = 64
-_HEIF_LOCK = threading.Lock()
-_heif_registered = False
 
 _SNIFF_TO_TYPE = {JPEG: JPEG, PNG: PNG, WEBP: WEBP, "image/heic": HEIC, "image/heif": HEIC, PDF: PDF}
 # What Pillow says it decoded, per sniffed type: the two must agree.
@@ -121,28 +122,17 @@ def inspect(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Inspection:
         return _inspect(data, max_pixels)
 
 
-def _register_heif() -> None:
-    """Teach Pillow HEIC on the first HEIC picture, not at import.
-
-    pillow-heif maps libheif, libde265 and x265 (~6 MiB resident) into every process that imports it; most
-    photos are JPEGs, so a worker that never sees a HEIC never pays for it.
-    """
-    global _heif_registered
-    with _HEIF_LOCK:
-        if not _heif_registered:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
-            _heif_registered = True
-
-
 def _inspect(data: bytes, max_pixels: int) -> Inspection:
     # WeasyPrint (the report PDF) turns Pillow's LOAD_TRUNCATED_IMAGES on when it is imported, for the
     # whole process; an upload cut off in transit must still be refused, so decoding is made strict here.
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     media_type = sniff(data)
-    if media_type == HEIC:
-        _register_heif()
+    if media_type == HEIC:  # checked in a child process (portal/evidence/heic.py says why)
+        try:
+            checked = heic.decode(data, max_pixels=max_pixels, edge=None)
+        except heic.HeicError as exc:
+            raise Rejected(exc.code, str(exc)) from exc
+        return Inspection(HEIC, checked.width, checked.height)
     if media_type == PDF:
         # A PDF that stops before its end-of-file marker was cut off in transit.
         if b"%%EOF" not in data[-2048:]:
@@ -236,13 +226,24 @@ _TRANSPOSE = {
 }
 
 
+def _open_for_display(data: bytes) -> Image.Image:
+    """The picture to make the copies from: HEIC comes already shrunk to the display size from the child
+    process that decodes it (with its EXIF), everything else is opened here and decoded by the caller."""
+    if data[4:8] != b"ftyp":  # an ISO-BMFF box: of what inspect() accepted, only HEIC (cheaper than sniff())
+        return Image.open(io.BytesIO(data))
+    try:
+        picture = heic.decode(data, max_pixels=MAX_PIXELS, edge=DISPLAY_EDGE).picture
+    except heic.HeicError as exc:
+        raise Rejected(exc.code, str(exc)) from exc
+    assert picture is not None
+    return picture
+
+
 def derive(data: bytes, *, local_tz: str = "Asia/Shanghai") -> Derived:
     """Display and thumbnail JPEGs (no metadata) plus what EXIF says. Input must have passed inspect()."""
-    if data[4:8] == b"ftyp":  # an ISO-BMFF box: of what inspect() accepted, only HEIC (cheaper than sniff())
-        _register_heif()
     # The slot covers the decode only: once the decoded picture is closed, what is left (turning and
     # encoding the 1024 px picture, the thumbnail) needs 3 MiB, and runs beside the next photo's decode.
-    with _SLOTS, Image.open(io.BytesIO(data)) as im:
+    with _SLOTS, _open_for_display(data) as im:
         meta = read_exif(im, local_tz)
         # What ImageOps.exif_transpose would read (EXIF, else XMP), applied once the picture is small.
         try:
