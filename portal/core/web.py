@@ -23,11 +23,12 @@ from litestar.exceptions import (
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Redirect, Template
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy import Row, Select, and_, bindparam, select
+from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.audit import services as audit
+from portal.core.db import AnySelect
 from portal.core.i18n import _
 from portal.core.principal import (
     Context,
@@ -170,7 +171,7 @@ async def _api_key_principal(request: Request, db_session: AsyncSession, token: 
 
 
 @functools.cache
-def _person_statements() -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+def _person_statements() -> tuple[AnySelect, AnySelect]:
     """The two ways of reading the signed-in person, built once (the models import this module's package).
 
     Columns, not the ``User`` entity: the principal copies a few fields and nothing changes the account on
