@@ -128,10 +128,7 @@ def _inspect(data: bytes, max_pixels: int) -> Inspection:
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     media_type = sniff(data)
     if media_type == HEIC:  # checked in a child process (portal/evidence/heic.py says why)
-        try:
-            checked = heic.decode(data, max_pixels=max_pixels, edge=None)
-        except heic.HeicError as exc:
-            raise Rejected(exc.code, str(exc)) from exc
+        checked = _decode_heic(data, max_pixels=max_pixels, edge=None)
         return Inspection(HEIC, checked.width, checked.height)
     if media_type == PDF:
         # A PDF that stops before its end-of-file marker was cut off in transit.
@@ -233,12 +230,17 @@ def _open_for_display(data: bytes) -> Image.Image:
     process that decodes it (with its EXIF), everything else is opened here and decoded by the caller."""
     if data[4:8] != b"ftyp":  # an ISO-BMFF box: of what inspect() accepted, only HEIC (cheaper than sniff())
         return Image.open(io.BytesIO(data))
-    try:
-        picture = heic.decode(data, max_pixels=MAX_PIXELS, edge=DISPLAY_EDGE).picture
-    except heic.HeicError as exc:
-        raise Rejected(exc.code, str(exc)) from exc
+    picture = _decode_heic(data, max_pixels=MAX_PIXELS, edge=DISPLAY_EDGE).picture
     assert picture is not None
     return picture
+
+
+def _decode_heic(data: bytes, *, max_pixels: int, edge: int | None) -> heic.Decoded:
+    """:func:`heic.decode`, with the child's refusal as ours."""
+    try:
+        return heic.decode(data, max_pixels=max_pixels, edge=edge)
+    except heic.HeicError as exc:
+        raise Rejected(exc.code, str(exc)) from exc
 
 
 def derive(data: bytes, *, local_tz: str = "Asia/Shanghai") -> Derived:
