@@ -65,9 +65,13 @@ def is_public_visit(request: Request[Any, Any, Any]) -> bool:
 
 
 def _config(bucket: str, per_minute: int, check: Callable[[Request[Any, Any, Any]], bool]) -> RateLimitConfig:
+    async def applies(request: Request[Any, Any, Any]) -> bool:
+        return check(request)
+
     return RateLimitConfig(
         rate_limit=("minute", per_minute),
-        check_throttle_handler=check,
+        # A coroutine: Litestar runs a plain function in a worker thread, three thread hops per request.
+        check_throttle_handler=applies,
         identifier_for_request=lambda request: f"{bucket}:{_address(request)}",
         store=STORE_NAME,
     )

@@ -60,6 +60,22 @@ async def test_one_statement_object_serves_each_tenant_its_own_rows(database: Da
         assert {row.tenant_id for row in (await session.execute(memberships)).all()} >= {a.id, b.id}
 
 
+def test_the_member_criteria_parameter_compares_like_a_plain_object() -> None:
+    """SQLAlchemy keys a cached statement's parameter values by parameter; the criteria's annotated copy
+    collides with its original there. The scope's parameter settles that with a bool (equal exactly when
+    the hashes are, as SQLAlchemy's own expression would say) instead of building SQL, and is still an
+    ordinary operand on the right of a comparison."""
+    from portal.core.tenancy import TENANT_PARAM, _ScopeParameter
+
+    param = _ScopeParameter(TENANT_PARAM)
+    copy = param._annotate({"for_loader_criteria": "x"})
+    assert (copy == param) is True and (param == copy) is True
+    assert {param: 1}.get(copy) == 1
+    assert (param == _ScopeParameter(TENANT_PARAM)) is False
+    clause = Membership.tenant_id == param
+    assert "tenant_id = :portal_scope_tenant_id" in str(clause)
+
+
 async def test_relationship_loads_are_scoped(database: Database, world: World) -> None:
     both = world.users["both"]
     async with database.session(Scope.tenant(world.tenants["a"].id)) as session:
