@@ -25,6 +25,7 @@ from portal.core.db import Database
 from portal.core.migrate import upgrade
 from portal.core.tenancy import Scope
 from portal.demo import history as history_mod
+from portal.demo import history_habits
 from portal.demo.history import HISTORY, PERIODS, History, base_code
 from portal.demo.seed import seed_demo
 from portal.evidence.models import Evidence, OwnerType
@@ -211,7 +212,7 @@ async def test_one_selfcheck_per_period_and_states_as_the_habits_say(seeded: See
                             )
                             assert photo.first() is not None
                 for a in answers:  # the same items are "not applicable" every month, from the premises
-                    if history_mod._not_applicable(tenant, a.item_code):
+                    if history_habits.not_applicable(tenant, a.item_code):
                         assert a.answer is Answer.NOT_APPLICABLE
                 if sc.status in SUBMITTED:  # believable: most items pass, a few fail
                     failed = sum(a.answer is Answer.FAIL for a in answers)
