@@ -280,7 +280,9 @@ async def inprocess_ladder(db: str, city: _city.City, *, n: int, tmp: Path, prof
     from portal.app import create_app
 
     settings = _settings(_city.url("portal_app", db), tmp, redis_url=REDIS_URL, demo=True)
-    app = create_app(settings.model_copy(update={"env": "development"}))
+    # The production shape: templates loaded once (no stat() per template per request), Secure cookies (this
+    # script reads and sends cookies itself, so they work over plain http here).
+    app = create_app(settings.model_copy(update={"env": "production"}))
     logging.getLogger().setLevel(logging.WARNING)  # Litestar's default logging config sets root to INFO
     tenant = city.tenants[len(city.tenants) // 2]
     out: dict[str, Any] = {}
@@ -361,7 +363,7 @@ class Server:
         self.log_path = tmp / f"{kind}-{app.partition(':')[0]}.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
-            "PORTAL_ENV": "development",
+            "PORTAL_ENV": "production",  # as deployed (see inprocess_ladder)
             "PORTAL_DATABASE_URL": _city.url("portal_app", db),
             "PORTAL_MIGRATION_DATABASE_URL": _city.url("portal_owner", db),
             "PORTAL_REDIS_URL": REDIS_URL,

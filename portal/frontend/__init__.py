@@ -26,6 +26,9 @@ def jinja_environment(settings: Settings) -> Environment:
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
+        # Re-reading a template when its file changes is for development; elsewhere it is a stat() of every
+        # template a page uses (a dashboard includes seven) on every request.
+        auto_reload=settings.env == "development",
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda message, **kw: i18n.gettext(message, **kw),
