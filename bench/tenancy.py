@@ -695,6 +695,24 @@ async def bare_ceiling(kind: str, db: str, args: argparse.Namespace, tmp: Path, 
         bare.stop()
 
 
+async def lightest_signed_in(
+    kind: str, port: int, principals: list[Principal], args: argparse.Namespace, report: Report
+) -> None:
+    """Between the page and the bare ceiling: a signed-in request that does what every page does (session,
+    principal re-check) plus one row, answered as JSON without a template."""
+    plan = [(f"/api/v1/tenants/{p.tenant.id}", p.cookie) for p in principals]
+    before = load()
+    result = drive(port, plan, conns=args.conns, seconds=max(3.0, args.seconds / 3))
+    report.add(
+        f"(info) {kind}: the lightest signed-in request, GET /api/v1/tenants/{{id}} (session, principal "
+        "re-check, one row, JSON; same server and load)",
+        "—",
+        f"{result['rps']:,.0f} req/s, p50 / p95 {result['p50_ms']:.1f} / {result['p95_ms']:.1f} ms "
+        f"(non-200: {result['non_200']})",
+        f"{before} → {load()}",
+    )
+
+
 async def serve_and_measure(
     kind: str, db: str, city: _city.City, args: argparse.Namespace, tmp: Path, report: Report
 ) -> None:
@@ -730,6 +748,7 @@ async def serve_and_measure(
             loads,
             result["p95_ms"] <= 20,
         )
+        await lightest_signed_in(kind, server.port, principals[:32], args, report)
         await bare_ceiling(kind, db, args, tmp, report)
         log(f"{kind}: isolation probe, {args.probe:,} object requests")
         before = load()
