@@ -365,7 +365,7 @@ def upgrade() -> None:
 
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(rls.SCOPE_FUNCTION)
+        op.execute(rls.SCOPE_FUNCTION_0001)
         for stmt in rls.enable_tenant_table():
             op.execute(stmt)
         for table, column in RLS_TABLES.items():
