@@ -26,8 +26,9 @@ main.add_command(checklists)
 
 
 @main.command()
-# uvicorn by default: on the tenant dashboard and the lightest signed-in request it served 15-60 % more than
-# granian in the same runs of bench/tenancy.py (granian is faster only on a route that awaits nothing).
+# uvicorn by default: in the same runs of bench/tenancy.py it served the lightest signed-in request 28-67 %
+# more than granian, and the dashboard about as much or more (granian wins only on a route that awaits
+# nothing).
 @click.option("--server", type=click.Choice(["uvicorn", "granian"]), default="uvicorn", show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Web processes (production shape only).")
 def serve(server: str, workers: int) -> None:
