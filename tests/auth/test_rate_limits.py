@@ -118,3 +118,30 @@ async def test_limits_are_counted_in_redis_when_configured(settings: Settings, w
             for _ in range(n):
                 assert (await post_form(c2, "/signin/demo", {"login": login})).status_code == 303
             assert (await post_form(c, "/signin/demo", {"login": login})).status_code == 429
+
+
+async def test_the_bucket_checks_run_on_the_event_loop(settings: Settings) -> None:
+    """Litestar runs a check that is a plain function in a worker thread: three thread hand-offs on every
+    request, about a millisecond of CPU (bench/README.md). The checks are coroutines, and answer in place."""
+    import inspect
+    import threading
+
+    from litestar.middleware.rate_limit import RateLimitMiddleware
+
+    from portal.core.rate_limits import _config
+
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def check(_request: Any) -> bool:
+        seen.append(threading.get_ident())
+        return True
+
+    config = _config("test", 10, check)
+    handler = config.check_throttle_handler
+    assert handler is not None and inspect.iscoroutinefunction(handler)
+    middleware = RateLimitMiddleware(app=None, config=config)  # type: ignore[arg-type]
+    assert await middleware.should_check_request(object()) is True  # type: ignore[arg-type]
+    assert seen == [loop_thread]
+    for define in rate_limits.middleware(settings):
+        assert inspect.iscoroutinefunction(define.kwargs["config"].check_throttle_handler)

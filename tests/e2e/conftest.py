@@ -1,7 +1,8 @@
 """End-to-end fixtures: a real ``portal serve`` on a fresh SQLite database, and Debian's Chromium.
 
-The server runs as a subprocess in its own process group (so that stopping it stops any process the server forks), with the demo city
-seeded, on ``http://localhost:PORT`` (passkeys need a domain, not an IP: recipes/passkeys-e2e.md).
+The server runs as a subprocess in its own process group (stopping it stops whatever the server forked),
+with the demo city seeded, on ``http://localhost:PORT`` (passkeys need a domain, not an IP:
+recipes/passkeys-e2e.md).
 Playwright's async API is used because pytest-asyncio runs the tests inside a session event loop,
 where the sync API refuses to start. Never ``playwright install``: a missing browser skips locally
 and fails on CI.
