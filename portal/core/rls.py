@@ -19,35 +19,29 @@ _GRIDS = "string_to_array(nullif(current_setting('portal.grid_ids', true), ''), 
 _PATH = "nullif(current_setting('portal.jurisdiction_path', true), '')"
 _PATH_LIKE = f"replace(replace({_PATH}, '_', '\\_'), '%', '\\%') || '%'"
 
+
+def _scope_function(*, options: str, tenant_table: str) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION portal_scope_tenant_ids() RETURNS uuid[]
+LANGUAGE plpgsql STABLE{options} AS $$
+BEGIN
+  IF {_KIND} IN ('tenant', 'tenants') THEN
+    RETURN coalesce({_TENANTS}, '{{}}'::uuid[]);
+  END IF;
+  -- Reads tenant under tenant's own policy, which applies the same grids/jurisdiction settings.
+  RETURN ARRAY(SELECT t.id FROM {tenant_table} t);
+END $$;
+"""
+
+
 # No ``SET search_path`` clause: it makes PostgreSQL save and restore the setting around every call, which
 # cost 4-6 µs per tenant-owned table in a statement (measured with asyncpg, the policy's whole overhead was
 # 7-9 µs, 1-5 µs without it). The one table the function reads is schema-qualified instead. The clause
 # guarded nothing here: the function is SECURITY INVOKER, and whoever can run SQL as the app role can set
 # the scope's settings themselves.
-SCOPE_FUNCTION = f"""
-CREATE OR REPLACE FUNCTION portal_scope_tenant_ids() RETURNS uuid[]
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-  IF {_KIND} IN ('tenant', 'tenants') THEN
-    RETURN coalesce({_TENANTS}, '{{}}'::uuid[]);
-  END IF;
-  -- Reads tenant under tenant's own policy, which applies the same grids/jurisdiction settings.
-  RETURN ARRAY(SELECT t.id FROM public.tenant t);
-END $$;
-"""
-
+SCOPE_FUNCTION = _scope_function(options="", tenant_table="public.tenant")
 # As migration 0001 created it (0008 replaced it with :data:`SCOPE_FUNCTION`; 0008's downgrade restores it).
-SCOPE_FUNCTION_0001 = f"""
-CREATE OR REPLACE FUNCTION portal_scope_tenant_ids() RETURNS uuid[]
-LANGUAGE plpgsql STABLE SET search_path = public, pg_temp AS $$
-BEGIN
-  IF {_KIND} IN ('tenant', 'tenants') THEN
-    RETURN coalesce({_TENANTS}, '{{}}'::uuid[]);
-  END IF;
-  -- Reads tenant under tenant's own policy, which applies the same grids/jurisdiction settings.
-  RETURN ARRAY(SELECT t.id FROM tenant t);
-END $$;
-"""
+SCOPE_FUNCTION_0001 = _scope_function(options=" SET search_path = public, pg_temp", tenant_table="tenant")
 
 DROP_SCOPE_FUNCTION = "DROP FUNCTION IF EXISTS portal_scope_tenant_ids()"
 

@@ -27,7 +27,7 @@ def jinja_environment(settings: Settings) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         # Re-reading a template when its file changes is for development; elsewhere it is a stat() of every
-        # template a page uses (a dashboard includes seven) on every request.
+        # template a page uses (the dashboard, about ten) on every request.
         auto_reload=settings.env == "development",
     )
     env.install_gettext_callables(  # type: ignore[attr-defined]
