@@ -340,6 +340,9 @@ async def inprocess_ladder(db: str, city: _city.City, *, n: int, tmp: Path, prof
     return out
 
 
+# -- 3./4. the app over HTTP (the web process and the probe: _web.py, _probe.py) ----------------------------
+
+
 async def bare_ceiling(kind: str, db: str, args: argparse.Namespace, tmp: Path, report: Report) -> None:
     """The same server and load on ``bench/_bare_app.py``: one Litestar route, nothing else."""
     bare = Server(kind, db, tmp, app="bench._bare_app:app")
