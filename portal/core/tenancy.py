@@ -17,7 +17,7 @@ import enum
 import functools
 import uuid
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -191,16 +191,24 @@ TENANT_PARAM = "portal_scope_tenant_id"
 _WITH_TENANT_CRITERIA: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def _scoped_classes(state: ORMExecuteState) -> tuple[type, ...]:
-    statement = state.statement
+def _per_statement(memo: weakref.WeakKeyDictionary[Any, Any], statement: Any, make: Callable[[], Any]) -> Any:
+    """``make()`` remembered for ``statement`` in ``memo`` (weak keys)."""
     try:
-        return _SCOPED_OF[statement]
+        return memo[statement]
     except (KeyError, TypeError):  # TypeError: a statement type that takes no weak reference
         pass
-    classes = tuple(m.class_ for m in state.all_mappers if issubclass(m.class_, TenantScoped))
+    value = make()
     with contextlib.suppress(TypeError):
-        _SCOPED_OF[statement] = classes
-    return classes
+        memo[statement] = value
+    return value
+
+
+def _scoped_classes(state: ORMExecuteState) -> tuple[type, ...]:
+    return _per_statement(
+        _SCOPED_OF,
+        state.statement,
+        lambda: tuple(m.class_ for m in state.all_mappers if issubclass(m.class_, TenantScoped)),
+    )
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -228,14 +236,9 @@ def _enforce_scope(state: ORMExecuteState) -> None:
 
 
 def _with_tenant_criteria(statement: Any, classes: tuple[type, ...]) -> Any:
-    try:
-        return _WITH_TENANT_CRITERIA[statement]
-    except (KeyError, TypeError):
-        pass
-    scoped = statement.options(*_tenant_criteria(classes))
-    with contextlib.suppress(TypeError):
-        _WITH_TENANT_CRITERIA[statement] = scoped
-    return scoped
+    return _per_statement(
+        _WITH_TENANT_CRITERIA, statement, lambda: statement.options(*_tenant_criteria(classes))
+    )
 
 
 class _ScopeParameter(BindParameter[Any]):
