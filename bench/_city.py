@@ -151,7 +151,7 @@ def _uscc(n: int) -> str:
 async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
     """1 city, 10 districts, 100 streets (a committee and a grid each), ``tenants`` tenants, ~3 members
     each (1 responsible, 1 manager, 0-2 staff), one user per membership. Then ANALYZE."""
-    from portal.core.db import metadata
+    from portal.models import metadata
 
     rnd = random.Random(seed)
     started = time.perf_counter()

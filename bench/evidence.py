@@ -85,11 +85,14 @@ def make_photos(count: int, heic: int) -> list[tuple[bytes, str]]:
 
 
 async def seed(settings: Any) -> tuple[str, str]:
+    from portal import registry
     from portal.core.db import Database
     from portal.core.tenancy import Scope
+    from portal.models.tenants import JurisdictionLevel, MemberRole, TenantKind, UnitCategory
     from portal.tenants import services as ts
-    from portal.tenants.models import JurisdictionLevel, MemberRole, TenantKind, UnitCategory
     from tests.fixtures.factories import unique_uscc
+
+    registry.install()
 
     db = Database(settings)
     async with db.session(Scope.system("bench seed")) as s:

@@ -136,9 +136,11 @@ async def measure_overhead(db: str, city: _city.City, *, iterations: int, batch:
     batches of ``batch`` pages (the arm that goes first is drawn per round), after a warm-up."""
     from sqlalchemy import event
 
+    from portal import registry
     from portal.core.db import Database
     from portal.core.tenancy import Scope
 
+    registry.install()
     app_db = Database(_settings(_city.url("portal_app", db), tmp, database_pool_size=2))
     su_db = Database(_settings(_city.url("postgres", db), tmp, database_pool_size=2))
     baseline_scope = Scope.system("bench baseline: superuser, no criteria")

@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from portal import registry
 from portal.config import Settings, get_settings
 from portal.core import access, rate_limits, web
 from portal.core.audit.routes import AuditPages
@@ -52,6 +53,7 @@ FRONTEND = Path(__file__).resolve().parent / "frontend"
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    registry.install()
     configure_logging(settings.log_level, json=settings.log_json)
     db = Database(settings)
     storage = open_storage(

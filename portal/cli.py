@@ -18,6 +18,9 @@ _settings = load_settings_or_exit
 @click.group()
 def main() -> None:
     """Fire-safety self-compliance portal."""
+    from portal import registry
+
+    registry.install()  # every command may touch the database, run a job or emit an outbox row
 
 
 main.add_command(audit)

@@ -10,3 +10,10 @@ pytest_plugins = [
     "tests.fixtures.web",
     "tests.fixtures.brokers",
 ]
+
+
+def pytest_configure(config: object) -> None:
+    # What the app factory, the worker and the command line do first: every table, handler, job and owner.
+    from portal import registry
+
+    registry.install()

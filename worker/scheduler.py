@@ -10,21 +10,17 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from portal.core.db import Database
-from portal.core.scheduling import JOBS, Job, claim_run, daily_key, monthly_key, periodic
+from portal.core.scheduling import JOBS, Job, claim_run, daily_key, monthly_key
 from portal.core.tenancy import Scope
 
 log = structlog.get_logger("portal.scheduler")
 
-__all__ = ["JOBS", "Job", "daily_key", "monthly_key", "periodic", "run_claimed", "start", "tick"]
+__all__ = ["JOBS", "Job", "daily_key", "monthly_key", "run_claimed", "start", "tick"]
 
 
 async def run_claimed(db: Database, job: str, period_key: str) -> bool:
     """Run ``job`` for ``period_key`` unless another process already did. The claim and the job's writes
     commit together: a crash mid-job leaves no claim, so the next tick retries."""
-    if job not in JOBS:  # domains register their jobs on import
-        from worker.setup import _import_handlers
-
-        _import_handlers()
     _key_fn, fn = JOBS[job]
     async with db.session(Scope.system(f"periodic {job}")) as session:
         if not await claim_run(session, job, period_key):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
+from portal import registry
 from portal.config import Settings
 from portal.core import outbox
 from worker import lifecycle
@@ -20,18 +21,6 @@ def setup(settings: Settings) -> dramatiq.Broker:
     for actor in (actors.process_outbox, actors.sweep_outbox, actors.run_periodic):
         actor.broker = broker
         broker.declare_actor(actor)
-    _import_handlers()
+    registry.install()
     outbox.set_dispatcher(actors.send_outbox)
     return broker
-
-
-def _import_handlers() -> None:
-    """Importing a domain's services registers its outbox handlers."""
-    import portal.core.notify.services
-    import portal.evidence.jobs
-    import portal.evidence.services
-    import portal.selfcheck.accountability_jobs
-    import portal.selfcheck.evidence_owners
-    import portal.selfcheck.jobs
-    import portal.tenants.jobs
-    import portal.tenants.services  # noqa: F401

@@ -5,7 +5,7 @@ override it)::
 
     from portal.core import access
     from portal.core.principal import ContextKind
-    from portal.tenants.models import MemberRole
+    from portal.models.tenants import MemberRole
 
     @get("/signin", opt=access.public())                      # anyone, signed in or not
     @get("/account/sessions", opt=access.signed_in())         # any signed-in person, whatever the role
@@ -63,7 +63,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from portal.core.i18n import _
 from portal.core.principal import ContextKind, Principal
-from portal.tenants.models import MemberRole
+from portal.models.tenants import MemberRole
 
 __all__ = [
     "OPT_KEY",

@@ -85,8 +85,6 @@ class Database:
     """One engine and session factory per process (web, worker, CLI)."""
 
     def __init__(self, settings: Settings, *, poolclass: Any = None) -> None:
-        import portal.core.models  # noqa: F401  (every table must be mapped before the first query)
-
         self.settings = settings
         self.engine = make_engine(
             settings.database_url, pool_size=settings.database_pool_size, poolclass=poolclass

@@ -50,14 +50,10 @@ class OutboxMessage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
-def handler(topic: str) -> Callable[[Handler], Handler]:
-    """Register the async function that does the work of ``topic``. It must be idempotent."""
-
-    def register(fn: Handler) -> Handler:
-        _handlers[topic] = fn
-        return fn
-
-    return register
+def register(topic: str, fn: Handler) -> None:
+    """Name the async function that does the work of ``topic`` (it must be idempotent). Called by
+    :mod:`portal.registry` only, never as a side effect of importing a domain."""
+    _handlers[topic] = fn
 
 
 def set_dispatcher(fn: Callable[[uuid.UUID], None] | None) -> None:

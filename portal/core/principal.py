@@ -54,9 +54,9 @@ class Principal:
 
 async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Context]:
     """Every role the user holds. Reads memberships and consents across tenants: run under system scope."""
-    from portal.grid.models import Committee, CommitteeStaff, WardenAssignment
-    from portal.insurer.models import Insurer, InsurerUser
-    from portal.tenants.models import Jurisdiction, Membership, RegulatorAssignment, Tenant, User
+    from portal.models.grid import Committee, CommitteeStaff, WardenAssignment
+    from portal.models.insurer import Insurer, InsurerUser
+    from portal.models.tenants import Jurisdiction, Membership, RegulatorAssignment, Tenant, User
 
     out: list[Context] = []
     rows = await session.execute(
@@ -110,8 +110,8 @@ async def scope_for(session: AsyncSession, user_id: uuid.UUID, kind: ContextKind
     ``session`` must be unscoped-safe: only non-tenant tables are read here, except the insurer's
     consents, which are read through a system-scope session by the caller.
     """
-    from portal.grid.models import CommitteeStaff, Grid, WardenAssignment
-    from portal.tenants.models import Jurisdiction, RegulatorAssignment
+    from portal.models.grid import CommitteeStaff, Grid, WardenAssignment
+    from portal.models.tenants import Jurisdiction, RegulatorAssignment
 
     if kind is ContextKind.MEMBER:
         return Scope.tenant(uuid.UUID(key))  # membership itself is checked under that scope by the caller
@@ -157,7 +157,7 @@ async def consenting_tenants(
     session: AsyncSession, user_id: uuid.UUID, insurer_id: uuid.UUID
 ) -> Scope | None:
     """An insurer's scope: the tenants whose consent to this insurer is not revoked (system-scope session)."""
-    from portal.insurer.models import InsurerUser
+    from portal.models.insurer import InsurerUser
 
     ok = (
         await session.execute(
@@ -173,7 +173,7 @@ async def consenting_tenants(
 
 async def consenting_tenants_of(session: AsyncSession, insurer_id: uuid.UUID) -> Scope:
     """The tenants whose consent to this insurer is in force (system-scope session)."""
-    from portal.insurer.models import Consent
+    from portal.models.insurer import Consent
 
     ids = (
         (

@@ -48,14 +48,10 @@ Job = Callable[[AsyncSession, str], Awaitable[None]]
 JOBS: dict[str, tuple[Callable[[datetime], str], Job]] = {}
 
 
-def periodic(name: str, period_key: Callable[[datetime], str]) -> Callable[[Job], Job]:
-    """Register ``fn(session, period_key)`` to run once per period (the key function names the period)."""
-
-    def register(fn: Job) -> Job:
-        JOBS[name] = (period_key, fn)
-        return fn
-
-    return register
+def register(name: str, period_key: Callable[[datetime], str], fn: Job) -> None:
+    """Run ``fn(session, period_key)`` once per period (the key function names the period). Called by
+    :mod:`portal.registry` only."""
+    JOBS[name] = (period_key, fn)
 
 
 def daily_key(now: datetime) -> str:

@@ -147,9 +147,10 @@ def require_scope(session: Session | Any) -> Scope:
 
 
 def _tenant_table() -> Any:
-    from portal.tenants.models import Tenant
+    # By name on the shared metadata: the tables sit above core (portal.models), core never imports them.
+    from portal.core.db import metadata
 
-    return Tenant.__table__
+    return metadata.tables["tenant"]
 
 
 def criteria_for(cls: type, scope: Scope) -> ColumnElement[bool]:

@@ -179,7 +179,7 @@ def _person_statements() -> tuple[AnySelect, AnySelect]:
     in the same statement (LEFT JOIN: one row per role, or one row with no role when the membership is
     gone); the tenancy scope adds its criterion to the join's ON clause, so the account row is still found
     and a foreign membership is never seen."""
-    from portal.tenants.models import Membership, User
+    from portal.models.tenants import Membership, User
 
     person = (
         User.id,
@@ -299,7 +299,7 @@ async def _resolve_principal(request: Request, db_session: AsyncSession) -> Prin
 
 
 def _strongest(roles: frozenset[str]) -> str:
-    from portal.tenants.models import MemberRole
+    from portal.models.tenants import MemberRole
 
     return next((r.value for r in MemberRole if r.value in roles), "")
 

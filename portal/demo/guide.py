@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from portal.grid.models import WardenAssignment
-from portal.insurer.models import InsurerUser
-from portal.selfcheck.models import SelfCheck, SelfCheckStatus
+from portal.models.grid import WardenAssignment
+from portal.models.insurer import InsurerUser
+from portal.models.selfcheck import SelfCheck, SelfCheckStatus
+from portal.models.tenants import MemberRole, Membership, RegulatorAssignment, Tenant, User
 from portal.selfcheck.policy import period_of, previous_period
-from portal.tenants.models import MemberRole, Membership, RegulatorAssignment, Tenant, User
 
 ROLES = [
     ("responsible person / 消防安全责任人", MemberRole.RESPONSIBLE),

@@ -46,10 +46,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.demo.history_habits import HISTORY, base_code
 from portal.demo.history_simulation import Simulation
 from portal.demo.history_timeline import History, Unit, first_day, local
-from portal.grid.models import WardenAssignment
+from portal.models.grid import WardenAssignment
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import patrols
 from portal.selfcheck.policy import SHANGHAI, period_of, previous_period
-from portal.tenants.models import Tenant, User
 
 if TYPE_CHECKING:
     from portal.demo.seed import DemoCity

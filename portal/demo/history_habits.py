@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from portal.tenants.models import Tenant
+from portal.models.tenants import Tenant
 
 # -- how each history tenant keeps up --------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import portal.selfcheck.evidence_owners  # noqa: F401  (hazards and answers as owners of photos)
 from portal.core.audit import services as audit
 from portal.demo.history_habits import (
     COMMON_FAILURES,
@@ -33,15 +32,14 @@ from portal.demo.history_timeline import (
     photo_bytes,
 )
 from portal.demo.phones import DemoPhones
-from portal.evidence.models import OwnerType
+from portal.models.evidence import OwnerType
+from portal.models.selfcheck import Answer, ChecklistItem, Hazard, PatrolRound, Severity
+from portal.models.tenants import User
 from portal.selfcheck import accountability, jobs, patrols
 from portal.selfcheck import hazards as hz
 from portal.selfcheck import services as sc_services
 from portal.selfcheck.hazards import Action, ActorKind, HazardActor
-from portal.selfcheck.models import Answer, ChecklistItem, Hazard, PatrolRound
 from portal.selfcheck.policy import SHANGHAI, signing_deadline
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import User
 
 REQUEST_ID = "demo-history"  # marks the audit entries of the replay (their ``at`` is when it ran)
 

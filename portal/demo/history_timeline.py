@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 from portal.demo.history_habits import Habits
+from portal.models.tenants import Tenant, User
 from portal.selfcheck.hazards import ActorKind, HazardActor
 from portal.selfcheck.policy import SHANGHAI
-from portal.tenants.models import Tenant, User
 
 # -- the result ------------------------------------------------------------------------------------
 

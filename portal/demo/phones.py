@@ -18,10 +18,10 @@ from portal.config import Settings
 from portal.core.auth import passkeys
 from portal.core.auth.ceremonies import Ceremony
 from portal.demo.softauthn import SoftAuthenticator
+from portal.models.selfcheck import Commitment, Signature
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import commitments, reports, signing
 from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import Commitment, Signature
-from portal.tenants.models import Tenant, User
 
 PHONE_NAME = "演示手机 (demo phone)"
 

@@ -19,11 +19,10 @@ from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.grid import services as grid_services
-from portal.grid.models import Committee, Grid
 from portal.insurer import services as insurer_services
-from portal.insurer.models import ConsentScope, Insurer
-from portal.tenants import services as tenant_services
-from portal.tenants.models import (
+from portal.models.grid import Committee, Grid
+from portal.models.insurer import ConsentScope, Insurer
+from portal.models.tenants import (
     Jurisdiction,
     JurisdictionLevel,
     MemberRole,
@@ -32,6 +31,7 @@ from portal.tenants.models import (
     UnitCategory,
     User,
 )
+from portal.tenants import services as tenant_services
 
 DATA = Path(__file__).resolve().parent / "data" / "demo-city.yaml"
 

@@ -1,4 +1,4 @@
-"""Periodic evidence jobs (registered with the worker's scheduler; imported by ``worker.setup``)."""
+"""Periodic evidence jobs (registered by ``portal.registry``)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.evidence import retention
-from worker.scheduler import daily_key, periodic
 
 log = structlog.get_logger("portal.evidence")
 
 
-@periodic("evidence.retention", daily_key)
 async def purge_expired(session: AsyncSession, period_key: str) -> None:
     """Daily: purge evidence past its retention and upload slots that were never completed."""
     from portal.config import get_settings

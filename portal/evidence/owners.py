@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.tenancy import ScopeKind, require_scope
-from portal.evidence.models import OwnerType
-from portal.tenants.models import MemberRole
+from portal.models.evidence import OwnerType
+from portal.models.tenants import MemberRole
 
 
 class EvidenceNotFound(LookupError):
@@ -21,31 +21,20 @@ class EvidenceNotFound(LookupError):
 
 
 OwnerResolver = Callable[[AsyncSession, uuid.UUID], Awaitable[uuid.UUID | None]]
-_owners: dict[OwnerType, OwnerResolver] = {}
-
-
-def owner_resolver(owner_type: OwnerType) -> Callable[[OwnerResolver], OwnerResolver]:
-    """Register how to find the tenant of an owner (``None`` when missing or out of scope)."""
-
-    def register(fn: OwnerResolver) -> OwnerResolver:
-        _owners[owner_type] = fn
-        return fn
-
-    return register
-
-
 FrozenCheck = Callable[[AsyncSession, uuid.UUID], Awaitable[bool]]
+_owners: dict[OwnerType, OwnerResolver] = {}
 _frozen: dict[OwnerType, FrozenCheck] = {}
 
 
-def frozen_when(owner_type: OwnerType) -> Callable[[FrozenCheck], FrozenCheck]:
-    """Register when an owner takes no more evidence (e.g. a submitted self-check: its photos are signed)."""
-
-    def register(fn: FrozenCheck) -> FrozenCheck:
-        _frozen[owner_type] = fn
-        return fn
-
-    return register
+def register_owner(
+    owner_type: OwnerType, resolver: OwnerResolver, *, frozen: FrozenCheck | None = None
+) -> None:
+    """How to find the tenant of an owner (``None`` when missing or out of scope), and, when given, when it
+    takes no more evidence (e.g. a submitted self-check: its photos are signed). Called by
+    :mod:`portal.registry` only."""
+    _owners[owner_type] = resolver
+    if frozen is not None:
+        _frozen[owner_type] = frozen
 
 
 async def is_frozen(session: AsyncSession, owner_type: OwnerType, owner_id: uuid.UUID) -> bool:
@@ -53,8 +42,7 @@ async def is_frozen(session: AsyncSession, owner_type: OwnerType, owner_id: uuid
     return bool(check is not None and await check(session, owner_id))
 
 
-@owner_resolver(OwnerType.TENANT)
-async def _tenant_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
+async def tenant_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
     from portal.tenants.services import get_tenant
 
     tenant = await get_tenant(session, owner_id)

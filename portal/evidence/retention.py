@@ -22,22 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import outbox
 from portal.core.audit import services as audit
-from portal.evidence.models import Evidence, OwnerType, SlotStatus, StoredObject, UploadSlot
 from portal.evidence.services import DELETE_TOPIC
+from portal.models.evidence import Evidence, OwnerType, SlotStatus, StoredObject, UploadSlot
 
 ClosedOwners = Callable[[AsyncSession, datetime], Awaitable[Sequence[uuid.UUID]]]
 _rules: dict[OwnerType, ClosedOwners] = {}
 SLOT_GRACE = timedelta(days=1)
 
 
-def retention_rule(owner_type: OwnerType) -> Callable[[ClosedOwners], ClosedOwners]:
-    """Register ``fn(session, cutoff)`` → ids of owners of this type closed before ``cutoff``."""
-
-    def register(fn: ClosedOwners) -> ClosedOwners:
-        _rules[owner_type] = fn
-        return fn
-
-    return register
+def register_rule(owner_type: OwnerType, fn: ClosedOwners) -> None:
+    """``fn(session, cutoff)`` → ids of owners of this type closed before ``cutoff``. Called by
+    :mod:`portal.registry` only."""
+    _rules[owner_type] = fn
 
 
 def years_before(now: datetime, years: int) -> datetime:

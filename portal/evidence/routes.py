@@ -18,9 +18,9 @@ from portal.core.principal import ContextKind, Principal
 from portal.core.storage import ObjectStorage
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
 from portal.evidence import services
-from portal.evidence.models import Evidence, OwnerType, Processing
 from portal.evidence.owners import EvidenceNotFound, may_see_private
 from portal.evidence.schemas import EvidenceOut, GpsOut, ProblemOut, SlotIn, SlotOut, UploadOut
+from portal.models.evidence import Evidence, OwnerType, Processing
 
 MESSAGES = {
     "type": N_("This file is not a photo (JPEG, PNG, WebP or HEIC) or a PDF document."),

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from portal.evidence.models import OwnerType
+from portal.models.evidence import OwnerType
 
 
 class SlotIn(BaseModel):

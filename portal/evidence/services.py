@@ -27,9 +27,9 @@ from portal.core.audit import services as audit
 from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
 from portal.core.tenancy import ScopeKind
 from portal.evidence import processing
-from portal.evidence.models import Evidence, OwnerType, Processing, SlotStatus, StoredObject, UploadSlot
 from portal.evidence.owners import EvidenceNotFound, is_frozen, may_see_private, resolve_owner, viewer_scope
 from portal.evidence.store import current_storage
+from portal.models.evidence import Evidence, OwnerType, Processing, SlotStatus, StoredObject, UploadSlot
 
 PROCESS_TOPIC = "evidence.process"
 DELETE_TOPIC = "evidence.delete_objects"
@@ -359,8 +359,7 @@ async def process_object(
     return obj
 
 
-@outbox.handler(PROCESS_TOPIC)
-async def _process_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def process_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
     await process_object(
         session,
         current_storage(),
@@ -369,8 +368,7 @@ async def _process_handler(session: AsyncSession, payload: dict[str, Any]) -> No
     )
 
 
-@outbox.handler(DELETE_TOPIC)
-async def _delete_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
+async def delete_objects_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
     storage = current_storage()
     for key in payload.get("keys", []):
         await storage.delete(key)  # a missing object is not an error: safe to run twice

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.grid.models import Committee, CommitteeStaff, Grid, WardenAssignment
-from portal.tenants.models import Jurisdiction, JurisdictionLevel, User
+from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
+from portal.models.tenants import Jurisdiction, JurisdictionLevel, User
 from portal.tenants.services import TenancyError
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
-from portal.core.auth.models import ApiKey
+from portal.models.identity import ApiKey
 
 KEY_PREFIX = "fsk"
 SCOPES = ("tenants:read",)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.insurer.models import Consent, ConsentScope, Insurer, InsurerUser
-from portal.tenants.models import Tenant, User
+from portal.models.insurer import Consent, ConsentScope, Insurer, InsurerUser
+from portal.models.tenants import Tenant, User
 
 
 async def add_insurer(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from portal.core import rls
-from portal.core.models import metadata
+from portal.models import metadata
 
 config = context.config
 

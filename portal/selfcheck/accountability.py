@@ -27,6 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
 from portal.core.db import AnySelect
+from portal.models.selfcheck import (
+    AccountabilityEntry,
+    Hazard,
+    HazardEvent,
+    HazardStatus,
+    LadderStep,
+    LedgerKind,
+    SelfCheck,
+    SelfCheckStatus,
+)
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import accountability_ladder as ladder_
 from portal.selfcheck import patrols
 from portal.selfcheck.accountability_ladder import (
@@ -38,17 +49,6 @@ from portal.selfcheck.accountability_ladder import (
     manager_of,
     people_on_step,
 )
-from portal.selfcheck.models import (
-    AccountabilityEntry,
-    Hazard,
-    HazardEvent,
-    HazardStatus,
-    LadderStep,
-    LedgerKind,
-    SelfCheck,
-    SelfCheckStatus,
-)
-from portal.tenants.models import Tenant, User
 
 log = structlog.get_logger("portal.accountability")
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import i18n
 from portal.core.i18n import N_, _
 from portal.core.notify.services import notify_in_own_language
-from portal.grid.models import WardenAssignment
-from portal.selfcheck.models import AccountabilityEntry, LadderStep, LedgerKind
-from portal.tenants.models import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant
+from portal.models.grid import WardenAssignment
+from portal.models.selfcheck import AccountabilityEntry, LadderStep, LedgerKind
+from portal.models.tenants import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant
 
 log = structlog.get_logger("portal.accountability")
 

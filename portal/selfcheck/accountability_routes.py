@@ -14,9 +14,9 @@ from portal.core import access
 from portal.core.i18n import _
 from portal.core.principal import ContextKind
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.tenants import MemberRole
 from portal.selfcheck import accountability
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole
 from portal.tenants.reads import TENANT_READ, record_cross_tenant_read
 
 # The unit's manager and responsible person; the regulator of the subtree and the warden of the grid (the

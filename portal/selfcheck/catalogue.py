@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.core.audit import services as audit
-from portal.selfcheck.models import Checklist, ChecklistItem, ChecklistStatus
+from portal.models.selfcheck import Checklist, ChecklistItem, ChecklistStatus
+from portal.models.tenants import Tenant
 from portal.selfcheck.schemas import ChecklistFile
-from portal.tenants.models import Tenant
 
 CATALOGUE_DIR = Path(__file__).resolve().parent / "data" / "checklists"
 

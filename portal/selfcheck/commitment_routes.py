@@ -22,11 +22,11 @@ from portal.core.auth.passkey_schemas import CredentialSubmission
 from portal.core.auth.passkeys import SESSION_KEY
 from portal.core.i18n import _
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.selfcheck import Commitment, CommitmentStatus
+from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import commitments, signing
-from portal.selfcheck.models import Commitment, CommitmentStatus
 from portal.selfcheck.signing_routes import SIGN_REFUSALS, load_signer, refusal
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, Tenant
 
 PREPARING_ROLES = {MemberRole.RESPONSIBLE, MemberRole.MANAGER}
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

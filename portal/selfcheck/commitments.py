@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.config import Settings
 from portal.core.audit import services as audit
 from portal.core.auth.ceremonies import Ceremony
+from portal.models.selfcheck import Commitment, CommitmentStatus, DocumentType, Signature
+from portal.models.tenants import MemberRole, Membership, Tenant, User
 from portal.selfcheck import signing
-from portal.selfcheck.models import Commitment, CommitmentStatus, DocumentType, Signature
-from portal.tenants.models import MemberRole, Membership, Tenant, User
 from portal.tenants.services import roles_of
 
 

@@ -10,18 +10,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.evidence.models import OwnerType
-from portal.evidence.owners import frozen_when, owner_resolver
-from portal.evidence.retention import retention_rule
-from portal.selfcheck.models import Hazard, HazardStatus, SelfCheck, SelfCheckAnswer, SelfCheckStatus
+from portal.models.selfcheck import Hazard, HazardStatus, SelfCheck, SelfCheckAnswer, SelfCheckStatus
 
 
-@owner_resolver(OwnerType.HAZARD)
 async def hazard_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
     return (await session.execute(select(Hazard.tenant_id).where(Hazard.id == owner_id))).scalar_one_or_none()
 
 
-@retention_rule(OwnerType.HAZARD)
 async def hazards_closed_before(session: AsyncSession, cutoff: datetime) -> Sequence[uuid.UUID]:
     """A hazard's photos are the proof of its rectification: kept the retention period after closing."""
     rows = await session.execute(
@@ -30,7 +25,6 @@ async def hazards_closed_before(session: AsyncSession, cutoff: datetime) -> Sequ
     return rows.scalars().all()
 
 
-@owner_resolver(OwnerType.SELFCHECK_ITEM)
 async def answer_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID | None:
     """A self-check answer's photos (the owner id is the answer's id)."""
     return (
@@ -38,7 +32,6 @@ async def answer_owner(session: AsyncSession, owner_id: uuid.UUID) -> uuid.UUID 
     ).scalar_one_or_none()
 
 
-@frozen_when(OwnerType.SELFCHECK_ITEM)
 async def answer_frozen(session: AsyncSession, owner_id: uuid.UUID) -> bool:
     """Submitted answers take no more photos: the report's hash (and signature) covers them."""
     status = (
@@ -51,7 +44,6 @@ async def answer_frozen(session: AsyncSession, owner_id: uuid.UUID) -> bool:
     return status in (SelfCheckStatus.SUBMITTED, SelfCheckStatus.SIGNED)
 
 
-@retention_rule(OwnerType.SELFCHECK_ITEM)
 async def answers_submitted_before(session: AsyncSession, cutoff: datetime) -> Sequence[uuid.UUID]:
     """A report's photos are kept the retention period after it was submitted, like the report."""
     rows = await session.execute(

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import i18n
 from portal.core.i18n import _
 from portal.core.notify.services import notify_in_own_language
+from portal.models.selfcheck import Hazard, LadderStep
+from portal.models.tenants import Tenant
 from portal.selfcheck.accountability_ladder import people_on_step
-from portal.selfcheck.models import Hazard, LadderStep
-from portal.tenants.models import Tenant
 
 
 def _message(hazard: Hazard, tenant: Tenant) -> tuple[str, str]:

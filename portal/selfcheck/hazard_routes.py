@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.selfcheck import Hazard
+from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import hazards
 from portal.selfcheck.hazards import Action, ActorKind, HazardActor, HazardRefused
-from portal.selfcheck.models import Hazard
 from portal.selfcheck.routes import CYCLE_PAGES
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, Tenant
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 REFUSALS = {

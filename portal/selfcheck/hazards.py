@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
-from portal.selfcheck.models import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus
+from portal.models.selfcheck import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus, Severity
 from portal.selfcheck.policy import DEFAULT_POLICY, SHANGHAI, Policy, hazard_deadline
-from portal.selfcheck.schemas import Severity
 
 
 class ActorKind(enum.StrEnum):
@@ -306,8 +305,8 @@ async def load_hazard(session: AsyncSession, hazard_id: uuid.UUID) -> Hazard | N
 
 async def evidence_since_last_step(session: AsyncSession, hazard: Hazard) -> list[str]:
     """Photos attached to the hazard since its last transition: the proof of the step being taken now."""
-    from portal.evidence.models import OwnerType
     from portal.evidence.services import gallery
+    from portal.models.evidence import OwnerType
 
     last = max((e.at for e in hazard.events), default=hazard.opened_at)
     return [str(e.id) for e in await gallery(session, OwnerType.HAZARD, hazard.id) if e.created_at >= last]

@@ -8,12 +8,11 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.scheduling import daily_key, monthly_key, periodic
+from portal.models.selfcheck import Hazard, HazardStatus, SelfCheck, SelfCheckStatus
+from portal.models.tenants import Tenant
 from portal.selfcheck import hazards
 from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import Hazard, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.selfcheck.policy import previous_period
-from portal.tenants.models import Tenant
 
 log = structlog.get_logger("portal.selfcheck")
 
@@ -38,7 +37,6 @@ async def open_periods(session: AsyncSession, period: str) -> int:
     return created
 
 
-@periodic("selfcheck.open_periods", monthly_key)
 async def open_periods_job(session: AsyncSession, period_key: str) -> None:
     await open_periods(session, period_key)
 
@@ -67,7 +65,6 @@ async def flag_overdue(session: AsyncSession, now: datetime) -> tuple[int, int]:
     return late_checks, late_hazards
 
 
-@periodic("selfcheck.flag_overdue", daily_key)
 async def flag_overdue_job(session: AsyncSession, period_key: str) -> None:
     checks, found = await flag_overdue(session, datetime.now(UTC))
     log.info("overdue_flagged", selfchecks=checks, hazards=found)

@@ -17,11 +17,11 @@ from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.selfcheck import Answer, Checklist, PatrolRound
+from portal.models.tenants import Tenant
 from portal.selfcheck import patrols
-from portal.selfcheck.models import Answer, Checklist, PatrolRound
 from portal.selfcheck.patrols import ItemResult, PatrolRefused
 from portal.tenants import services as tenant_services
-from portal.tenants.models import Tenant
 from portal.tenants.reads import TENANT_READ, record_cross_tenant_read
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

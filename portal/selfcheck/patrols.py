@@ -21,12 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.audit import services as audit
 from portal.core.db import AnySelect
+from portal.models.selfcheck import Answer, Checklist, HazardSource, Patrol, PatrolRound, Severity
+from portal.models.tenants import Tenant, TenantKind, UnitCategory
 from portal.selfcheck import catalogue
 from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
-from portal.selfcheck.models import Answer, Checklist, HazardSource, Patrol, PatrolRound
 from portal.selfcheck.policy import SHANGHAI
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import Tenant, TenantKind, UnitCategory
 
 log = structlog.get_logger("portal.selfcheck.patrols")
 

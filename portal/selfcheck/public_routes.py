@@ -24,12 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import access
 from portal.core.tenancy import Scope
 from portal.core.web import page
+from portal.models.selfcheck import Commitment, DocumentType, SelfCheck, Signature
+from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import commitments, reports, signing
 from portal.selfcheck.commitment_routes import this_year
-from portal.selfcheck.models import Commitment, DocumentType, SelfCheck, Signature
 from portal.selfcheck.policy import period_of, previous_period
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, Tenant
 
 
 @dataclass(frozen=True)

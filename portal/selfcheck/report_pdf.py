@@ -30,18 +30,11 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.i18n import _
 from portal.core.storage import ObjectStorage, StorageError
-from portal.evidence.models import Evidence, OwnerType, Processing
+from portal.models.evidence import Evidence, OwnerType, Processing
+from portal.models.selfcheck import Answer, ChecklistItem, Hazard, SelfCheck, SelfCheckAnswer, SelfCheckStatus
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import services
-from portal.selfcheck.models import (
-    Answer,
-    ChecklistItem,
-    Hazard,
-    SelfCheck,
-    SelfCheckAnswer,
-    SelfCheckStatus,
-)
 from portal.selfcheck.policy import parse_period
-from portal.tenants.models import Tenant, User
 
 log = structlog.get_logger("portal.selfcheck.report")
 

@@ -15,11 +15,11 @@ from portal.core.i18n import N_, _
 from portal.core.principal import Principal
 from portal.core.storage import ObjectStorage, content_disposition
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.selfcheck import SelfCheck
+from portal.models.tenants import Tenant
 from portal.selfcheck import report_pdf, services
-from portal.selfcheck.models import SelfCheck
 from portal.selfcheck.routes import CYCLE_PAGES
 from portal.tenants import services as tenant_services
-from portal.tenants.models import Tenant
 from portal.tenants.reads import TENANT_READ, record_cross_tenant_read
 
 REFUSALS = {

@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.config import Settings
 from portal.core.auth.ceremonies import Ceremony
+from portal.models.selfcheck import DocumentType, SelfCheck, SelfCheckStatus, Signature
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import accountability, services, signing
-from portal.selfcheck.models import DocumentType, SelfCheck, SelfCheckStatus, Signature
-from portal.tenants.models import Tenant, User
 
 
 def document_of(sc: SelfCheck) -> signing.Document:

@@ -16,10 +16,10 @@ from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.selfcheck import Answer, SelfCheck, SelfCheckStatus
+from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import services, signing
-from portal.selfcheck.models import Answer, SelfCheck, SelfCheckStatus
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, Tenant
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 # The cycle's pages: the tenant's members, and from outside the grid's people and the regulator (insurers

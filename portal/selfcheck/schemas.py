@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
-class Severity(enum.StrEnum):
-    GENERAL = "general"
-    MAJOR = "major"  # suspected 重大火灾隐患 or life-critical: outside verification only
+from portal.models.selfcheck import Severity
 
 
 class Bilingual(BaseModel):

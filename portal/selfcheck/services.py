@@ -16,21 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.core.audit import services as audit
-from portal.selfcheck import catalogue
-from portal.selfcheck import evidence_owners as _evidence_owners  # noqa: F401  (answers and hazards own photos)
-from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
-from portal.selfcheck.models import (
+from portal.models.selfcheck import (
     Answer,
     ChecklistItem,
     HazardSource,
     SelfCheck,
     SelfCheckAnswer,
     SelfCheckStatus,
+    Severity,
 )
+from portal.models.tenants import MemberRole, Tenant
+from portal.selfcheck import catalogue
+from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
 from portal.selfcheck.policy import DEFAULT_POLICY, Policy, signing_deadline
-from portal.selfcheck.schemas import Severity
 from portal.selfcheck.signing import canonical_hash
-from portal.tenants.models import MemberRole, Tenant
 
 
 class SelfCheckRefused(ValueError):
@@ -178,7 +177,7 @@ def canonical_report(
 
 async def answer_photos(session: AsyncSession, sc: SelfCheck) -> dict[uuid.UUID, list[str]]:
     """The SHA-256 of every photo attached to each answer (sorted): what the signature covers."""
-    from portal.evidence.models import Evidence, OwnerType, StoredObject
+    from portal.models.evidence import Evidence, OwnerType, StoredObject
 
     ids = [a.id for a in sc.answers]
     if not ids:

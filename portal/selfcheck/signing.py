@@ -50,9 +50,9 @@ from portal.core.auth.ceremonies import (
     check_authenticator_data,
     check_client_data,
 )
-from portal.core.auth.models import Passkey
-from portal.selfcheck.models import DocumentType, Signature
-from portal.tenants.models import User
+from portal.models.identity import Passkey
+from portal.models.selfcheck import DocumentType, Signature
+from portal.models.tenants import User
 
 PURPOSE = "sign"
 

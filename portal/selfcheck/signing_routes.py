@@ -21,10 +21,10 @@ from portal.core.auth.passkey_schemas import CredentialSubmission
 from portal.core.auth.passkeys import SESSION_KEY
 from portal.core.i18n import N_, _
 from portal.core.web import DB, CurrentPrincipal, require_principal
+from portal.models.selfcheck import SelfCheck
+from portal.models.tenants import Tenant, User
 from portal.selfcheck import reports, services, signing
-from portal.selfcheck.models import SelfCheck
 from portal.tenants import services as tenant_services
-from portal.tenants.models import Tenant, User
 
 SIGN_REFUSALS = {
     "not_submitted": N_("Submit the self-check before signing it."),

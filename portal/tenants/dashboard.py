@@ -20,11 +20,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import BindParameter
 
 from portal.core.db import AnySelect
+from portal.models.selfcheck import (
+    AccountabilityEntry,
+    Hazard,
+    HazardStatus,
+    SelfCheck,
+    SelfCheckStatus,
+    Severity,
+)
+from portal.models.tenants import Tenant
 from portal.selfcheck import accountability, patrols
-from portal.selfcheck.models import AccountabilityEntry, Hazard, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.selfcheck.policy import SHANGHAI, parse_period, period_of, previous_period, signing_deadline
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import Tenant
 
 MONTHS = 12
 LEDGER_SHOWN = 5

@@ -21,9 +21,18 @@ from portal.core.auth import passkeys
 from portal.core.principal import ContextKind
 from portal.core.tenancy import Scope, set_scope
 from portal.grid import services as grid_services
-from portal.grid.models import Committee, CommitteeStaff, Grid, WardenAssignment
 from portal.insurer import services as insurer_services
-from portal.insurer.models import Insurer, InsurerUser
+from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
+from portal.models.insurer import Insurer, InsurerUser
+from portal.models.tenants import (
+    Invitation,
+    InvitationKind,
+    Jurisdiction,
+    Membership,
+    RegulatorAssignment,
+    Tenant,
+    User,
+)
 from portal.tenants import services as tenant_services
 from portal.tenants.invitations import (
     NAME_MAX,
@@ -33,15 +42,6 @@ from portal.tenants.invitations import (
     hash_token,
     status_of,
     view_of,
-)
-from portal.tenants.models import (
-    Invitation,
-    InvitationKind,
-    Jurisdiction,
-    Membership,
-    RegulatorAssignment,
-    Tenant,
-    User,
 )
 
 # -- the invitee's side -------------------------------------------------------------------------------

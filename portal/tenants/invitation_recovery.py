@@ -16,16 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.auth import passkeys
 from portal.core.principal import Context, ContextKind
-from portal.grid.models import CommitteeStaff, Grid, WardenAssignment
-from portal.insurer.models import InsurerUser
+from portal.models.grid import CommitteeStaff, Grid, WardenAssignment
+from portal.models.insurer import InsurerUser
+from portal.models.tenants import Invitation, InvitationKind, Membership, RegulatorAssignment, User
 from portal.tenants.invitations import INVITATION_TTL, InvitationError, NewInvitation, Side, store_invitation
-from portal.tenants.models import (
-    Invitation,
-    InvitationKind,
-    Membership,
-    RegulatorAssignment,
-    User,
-)
 
 
 @dataclass(frozen=True)

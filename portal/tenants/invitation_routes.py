@@ -27,9 +27,9 @@ from portal.core.i18n import N_, _
 from portal.core.principal import Context, ContextKind, Principal, contexts_for
 from portal.core.tenancy import Scope
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.tenants import InvitationKind, MemberRole, User
 from portal.tenants import invitation_acceptance, invitation_recovery, invitations
 from portal.tenants.invitation_schemas import InviteForm, RecoveryForm
-from portal.tenants.models import InvitationKind, MemberRole, User
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 

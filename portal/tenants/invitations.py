@@ -27,9 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core.audit import services as audit
 from portal.core.auth import passkeys
 from portal.core.principal import Context, ContextKind
-from portal.grid.models import Committee, CommitteeStaff, Grid
-from portal.insurer.models import Insurer
-from portal.tenants.models import (
+from portal.models.grid import Committee, CommitteeStaff, Grid
+from portal.models.insurer import Insurer
+from portal.models.tenants import (
     Invitation,
     InvitationKind,
     Jurisdiction,

@@ -6,12 +6,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import outbox
-from portal.core.scheduling import daily_key, periodic
-from portal.tenants.models import Tenant
+from portal.models.tenants import Tenant
 from portal.tenants.services import READINESS_TOPIC
 
 
-@periodic("tenants.nightly_readiness", daily_key)
 async def nightly_readiness(session: AsyncSession, period_key: str) -> None:
     """Nightly safety net: recompute every active tenant's readiness (through the outbox, one row each)."""
     for tid in (await session.execute(select(Tenant.id).where(Tenant.active.is_(True)))).scalars():

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import outbox
 from portal.core.audit import services as audit
 from portal.core.tenancy import require_scope
-from portal.tenants.models import MemberRole, Membership, Tenant, User
+from portal.models.tenants import MemberRole, Membership, Tenant, User
 from portal.tenants.services import READINESS_TOPIC, roles_of
 
 MANAGING_ROLES = frozenset({MemberRole.RESPONSIBLE, MemberRole.MANAGER})

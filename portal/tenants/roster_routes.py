@@ -17,8 +17,8 @@ from portal.core import access
 from portal.core.i18n import N_, _
 from portal.core.principal import Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import roster, services
-from portal.tenants.models import MemberRole, Tenant
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 # The unit's manager and responsible person manage its roster; staff and people from outside do not.

@@ -16,10 +16,10 @@ from portal.core import access
 from portal.core.i18n import _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.tenants import Tenant
 from portal.selfcheck import accountability
 from portal.selfcheck.accountability_routes import LEDGER_ACCESS
 from portal.tenants import charts, dashboard, services
-from portal.tenants.models import Tenant
 from portal.tenants.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
 from portal.tenants.roster_routes import ROSTER_ACCESS
 from portal.tenants.schemas import TenantOut, TenantPage

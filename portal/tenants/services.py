@@ -17,7 +17,7 @@ from portal.core.audit import services as audit
 from portal.core.db import AnySelect
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc
-from portal.tenants.models import (
+from portal.models.tenants import (
     Jurisdiction,
     JurisdictionLevel,
     MemberRole,
@@ -203,7 +203,6 @@ def readiness_of(roles: set[MemberRole], category: UnitCategory | None) -> str:
     return "ready"
 
 
-@outbox.handler(READINESS_TOPIC)
 async def recompute_readiness(session: AsyncSession, payload: dict) -> None:
     """Idempotent: recomputes from the current roster, so running it twice gives the same answer."""
     tenant_id = uuid.UUID(payload["tenant_id"])
@@ -233,7 +232,7 @@ async def create_user(
 async def assign_regulator(
     session: AsyncSession, user: User, jurisdiction: Jurisdiction, *, org_name_zh: str, org_name_en: str
 ) -> None:
-    from portal.tenants.models import RegulatorAssignment
+    from portal.models.tenants import RegulatorAssignment
 
     session.add(
         RegulatorAssignment(

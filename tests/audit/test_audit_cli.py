@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from portal.config import Settings
 from portal.core.audit import services as audit
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.audit import AuditEntry
 from tests.fixtures.cli import run_portal
 from tests.fixtures.factories import World, build_world
 

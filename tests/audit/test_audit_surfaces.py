@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from portal.config import Settings
 from portal.core.audit import services as audit
-from portal.core.audit.models import PLATFORM_CHAIN, AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.audit import PLATFORM_CHAIN, AuditEntry
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 

@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from portal.app import create_app
 from portal.config import Settings
 from portal.core import access
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.principal import Context, ContextKind, Principal
 from portal.core.tenancy import Scope
 from portal.core.web import DB, CurrentPrincipal
+from portal.models.audit import AuditEntry
+from portal.models.tenants import MemberRole, User
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, User
 from tests.fixtures.databases import make_settings
 from tests.fixtures.factories import World
 from tests.fixtures.web import csrf_token, post_form, sign_in

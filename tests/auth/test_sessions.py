@@ -22,13 +22,13 @@ from sqlalchemy import select
 from portal.app import create_app
 from portal.config import Settings
 from portal.core import i18n
-from portal.core.audit.models import AuditEntry
-from portal.core.auth.models import SessionRecord
 from portal.core.auth.session_store import DatabaseStore
 from portal.core.auth.sessions import COOKIE, SessionPolicy, session_refused
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from portal.tenants.models import User
+from portal.models.audit import AuditEntry
+from portal.models.identity import SessionRecord
+from portal.models.tenants import User
 from tests.fixtures.brokers import require_broker
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in

@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import select, text
 
 from portal.core.audit import services as audit
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.audit import AuditEntry
 from tests.fixtures.factories import World
 
 

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.demo.seed import load_city, seed_into
-from portal.grid.models import Grid, WardenAssignment
-from portal.insurer.models import Consent
-from portal.tenants.models import Jurisdiction, Membership, Tenant, TenantKind, UnitCategory
+from portal.models.grid import Grid, WardenAssignment
+from portal.models.insurer import Consent
+from portal.models.tenants import Jurisdiction, Membership, Tenant, TenantKind, UnitCategory
 
 
 def _renamed(raw: dict, suffix: str) -> dict:

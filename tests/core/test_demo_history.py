@@ -20,7 +20,6 @@ import pytest_asyncio
 from sqlalchemy import func, select
 
 from portal.config import Settings
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.migrate import upgrade
 from portal.core.tenancy import Scope
@@ -28,12 +27,12 @@ from portal.demo import history as history_mod
 from portal.demo import history_habits
 from portal.demo.history import HISTORY, PERIODS, History, base_code
 from portal.demo.seed import seed_demo
-from portal.evidence.models import Evidence, OwnerType
 from portal.evidence.store import storage_from_settings, use_storage
-from portal.grid.models import WardenAssignment
-from portal.selfcheck import commitments, patrols, reports
-from portal.selfcheck.hazards import TRANSITIONS, Action
-from portal.selfcheck.models import (
+from portal.models.audit import AuditEntry
+from portal.models.evidence import Evidence, OwnerType
+from portal.models.grid import WardenAssignment
+from portal.models.notify import Notification
+from portal.models.selfcheck import (
     AccountabilityEntry,
     Answer,
     Checklist,
@@ -44,15 +43,16 @@ from portal.selfcheck.models import (
     HazardStatus,
     LadderStep,
     LedgerKind,
-    Notification,
     Patrol,
     SelfCheck,
     SelfCheckAnswer,
     SelfCheckStatus,
+    Severity,
 )
+from portal.models.tenants import MemberRole, Membership, Tenant
+from portal.selfcheck import commitments, patrols, reports
+from portal.selfcheck.hazards import TRANSITIONS, Action
 from portal.selfcheck.policy import SHANGHAI, period_of, previous_period
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import MemberRole, Membership, Tenant
 from tests.fixtures.databases import PG_HOST, PG_PORT, ROLES_SQL, _psql, make_settings
 from tests.fixtures.services import port_open, unavailable
 
@@ -464,7 +464,7 @@ async def test_running_the_demo_again_changes_nothing(seeded: Seeded, own_settin
 async def test_photos_are_stored_and_carry_the_moment_of_the_story(seeded: Seeded) -> None:
     from PIL import Image
 
-    from portal.evidence.models import StoredObject
+    from portal.models.evidence import StoredObject
 
     async with seeded.db.session(Scope.system("test")) as s:
         stored = (await s.execute(select(func.count()).select_from(StoredObject))).scalar_one()

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 
 from portal.config import Settings
 from portal.core.migrate import downgrade, upgrade
-from portal.core.models import metadata
+from portal.models import metadata
 from tests.fixtures.databases import _psql
 
 

@@ -21,8 +21,8 @@ from portal.core.db import Database
 from portal.core.notify import senders, services
 from portal.core.outbox import OutboxMessage
 from portal.core.tenancy import Scope
-from portal.selfcheck.models import Notification
-from portal.tenants.models import User
+from portal.models.notify import Notification
+from portal.models.tenants import User
 from tests.fixtures.factories import World
 from tests.fixtures.services import free_port
 from tests.fixtures.web import csrf_token, sign_in

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from portal.core.tenancy import Scope
 from portal.evidence import services
-from portal.evidence.models import Evidence, SlotStatus, StoredObject, UploadSlot
+from portal.models.evidence import Evidence, SlotStatus, StoredObject, UploadSlot
 from tests.evidence import images
 from tests.evidence.conftest import Portal
 from tests.fixtures.factories import World

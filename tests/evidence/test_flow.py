@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from portal.core.tenancy import Scope
-from portal.evidence.models import Evidence, StoredObject, UploadSlot
+from portal.models.evidence import Evidence, StoredObject, UploadSlot
 from tests.evidence import images
 from tests.evidence.conftest import Portal
 from tests.fixtures.factories import World

@@ -17,7 +17,7 @@ from portal.core import outbox
 from portal.core.outbox import OutboxMessage
 from portal.core.tenancy import Scope
 from portal.evidence import retention, services
-from portal.evidence.models import Evidence, OwnerType, SlotStatus, StoredObject, UploadSlot
+from portal.models.evidence import Evidence, OwnerType, SlotStatus, StoredObject, UploadSlot
 from tests.evidence import images
 from tests.evidence.conftest import Portal
 from tests.fixtures.factories import World
@@ -33,7 +33,7 @@ async def _closed_hazards(session: AsyncSession, cutoff: datetime) -> Sequence[u
 def hazard_rule() -> Iterator[None]:
     """This test's rule for hazards, and whatever rule was registered before it back afterwards."""
     before = retention._rules.get(OwnerType.HAZARD)
-    retention.retention_rule(OwnerType.HAZARD)(_closed_hazards)
+    retention.register_rule(OwnerType.HAZARD, _closed_hazards)
     yield
     if before is None:
         retention._rules.pop(OwnerType.HAZARD, None)
@@ -113,7 +113,7 @@ async def test_purge_after_retention(portal: Portal, world: World, hazard_rule: 
         assert lone_key in keys and f"evidence/{tenant.id}/{stray_id}/original" in keys
         assert shared_key not in keys  # still the tenant's own photo
         for row in rows:
-            await services._delete_handler(s, row.payload)
+            await services.delete_objects_handler(s, row.payload)
         left = (await s.execute(select(Evidence).where(Evidence.tenant_id == tenant.id))).scalars().all()
         assert [e.id for e in left] == [uuid.UUID(kept.json()["id"])]
         slot_row = (await s.execute(select(UploadSlot).where(UploadSlot.client_id == stray_id))).scalar_one()

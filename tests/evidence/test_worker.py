@@ -16,8 +16,8 @@ from portal.core.outbox import OutboxMessage
 from portal.core.storage import ObjectInfo, ObjectStorage
 from portal.core.tenancy import Scope
 from portal.evidence import services
-from portal.evidence.models import Evidence, Processing, StoredObject
 from portal.evidence.store import use_storage
+from portal.models.evidence import Evidence, Processing, StoredObject
 from tests.evidence import images
 from tests.evidence.conftest import Portal
 from tests.fixtures.brokers import LiveWorker, eventually

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from portal.core.auth.models import ApiKey
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.insurer import api_keys
 from portal.insurer import services as insurer_services
+from portal.models.identity import ApiKey
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 

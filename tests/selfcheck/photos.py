@@ -11,8 +11,8 @@ from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.evidence import services as evidence
-from portal.evidence.models import OwnerType
 from portal.evidence.store import storage_from_settings
+from portal.models.evidence import OwnerType
 
 
 def small_jpeg(seed: int = 0) -> bytes:

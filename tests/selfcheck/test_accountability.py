@@ -14,6 +14,19 @@ from portal.core.db import Database
 from portal.core.outbox import OutboxMessage
 from portal.core.scheduling import JOBS
 from portal.core.tenancy import Scope
+from portal.models.notify import Notification
+from portal.models.selfcheck import (
+    AccountabilityEntry,
+    Answer,
+    Hazard,
+    HazardSource,
+    LadderStep,
+    LedgerKind,
+    PatrolRound,
+    SelfCheck,
+    Severity,
+)
+from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import accountability, catalogue, patrols
 from portal.selfcheck import services as sc_services
 from portal.selfcheck.accountability import Ladder, RunResult
@@ -26,20 +39,7 @@ from portal.selfcheck.hazards import (
     open_hazard,
     transition,
 )
-from portal.selfcheck.models import (
-    AccountabilityEntry,
-    Answer,
-    Hazard,
-    HazardSource,
-    LadderStep,
-    LedgerKind,
-    Notification,
-    PatrolRound,
-    SelfCheck,
-)
-from portal.selfcheck.schemas import Severity
 from portal.tenants import services as ts
-from portal.tenants.models import MemberRole, Tenant
 from tests.fixtures.factories import World
 from tests.fixtures.web import sign_in
 from tests.selfcheck.test_patrols import at, key_unit, log, member

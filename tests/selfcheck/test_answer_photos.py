@@ -11,11 +11,11 @@ from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.evidence import services as evidence
-from portal.evidence.models import Evidence, OwnerType
+from portal.models.evidence import Evidence, OwnerType
+from portal.models.selfcheck import Answer, Hazard, SelfCheck, SelfCheckStatus
+from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue
 from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import Answer, Hazard, SelfCheck, SelfCheckStatus
-from portal.tenants.models import Tenant
 from tests.auth.helpers import page_text, zh
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in

@@ -9,8 +9,8 @@ import yaml
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.tenants import Tenant, TenantKind, UnitCategory
 from portal.selfcheck import catalogue
-from portal.tenants.models import Tenant, TenantKind, UnitCategory
 
 
 async def test_bundled_catalogue_loads_idempotently(database: Database) -> None:

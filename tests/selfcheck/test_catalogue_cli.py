@@ -12,8 +12,8 @@ from sqlalchemy import select
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import Checklist, ChecklistStatus
 from portal.selfcheck.catalogue import CATALOGUE_DIR
-from portal.selfcheck.models import Checklist, ChecklistStatus
 from tests.fixtures.cli import run_portal
 
 

@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import Answer, Hazard, HazardEvent, HazardStatus, SelfCheck, SelfCheckStatus
+from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue
 from portal.selfcheck import services as sc_services
 from portal.selfcheck.hazards import Action, ActorKind, HazardActor, HazardRefused, transition
-from portal.selfcheck.models import Answer, Hazard, HazardEvent, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.selfcheck.policy import period_of, signing_deadline
-from portal.tenants.models import Tenant
 from tests.fixtures.factories import World
 from tests.selfcheck.photos import attach_photo
 
@@ -157,9 +157,8 @@ async def test_overdue_flag_and_past_deadline(database: Database, world: World) 
     assert sc_services.mark_overdue(sc, later) is True and sc.overdue_at == later
     assert sc_services.mark_overdue(sc, later) is False  # set once
     assert period_of(datetime(2026, 10, 31, 17, 0, tzinfo=UTC)) == "2026-11"  # already November in Shanghai
+    from portal.models.selfcheck import HazardSource, Severity
     from portal.selfcheck.hazards import OpenHazard, open_hazard
-    from portal.selfcheck.models import HazardSource
-    from portal.selfcheck.schemas import Severity
 
     with pytest.raises(HazardRefused, match="deadline_in_past"):
         async with database.session(Scope.tenant(tenant.id)) as s:

@@ -7,9 +7,8 @@ from sqlalchemy import select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import Hazard, HazardSource, HazardStatus, Severity
 from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
-from portal.selfcheck.models import Hazard, HazardSource, HazardStatus
-from portal.selfcheck.schemas import Severity
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 
@@ -89,7 +88,8 @@ async def test_closed_hazards_age_into_the_evidence_retention_rule(database: Dat
 async def test_manager_names_who_rectifies_and_refusals_change_nothing(
     client: AsyncTestClient, database: Database, world: World
 ) -> None:
-    from portal.selfcheck.models import HazardEvent, Notification
+    from portal.models.notify import Notification
+    from portal.models.selfcheck import HazardEvent
     from tests.auth.helpers import page_text, zh
     from tests.fixtures.factories import add_access_people
 

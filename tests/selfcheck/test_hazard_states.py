@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from portal.models.selfcheck import Hazard, HazardStatus, Severity
 from portal.selfcheck.hazards import Action, ActorKind, HazardActor, HazardRefused, check_allowed
-from portal.selfcheck.models import Hazard, HazardStatus
-from portal.selfcheck.schemas import Severity
 
 S = HazardStatus
 MANAGER = HazardActor(ActorKind.MEMBER, uuid.uuid4(), can_verify=True)

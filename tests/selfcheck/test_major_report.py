@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.notify import Notification
+from portal.models.selfcheck import HazardSource, Severity
+from portal.models.tenants import User
 from portal.selfcheck.hazards import ActorKind, HazardActor, OpenHazard, open_hazard
-from portal.selfcheck.models import HazardSource, Notification
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import User
 from tests.fixtures.factories import World
 
 

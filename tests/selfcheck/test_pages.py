@@ -6,10 +6,10 @@ from litestar.testing import AsyncTestClient
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import SelfCheck
+from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue
 from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import SelfCheck
-from portal.tenants.models import Tenant
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 

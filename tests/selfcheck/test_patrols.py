@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import Answer, Hazard, HazardSource, Patrol, PatrolRound
+from portal.models.tenants import Jurisdiction, MemberRole, Tenant, TenantKind, UnitCategory, User
 from portal.selfcheck import catalogue, patrols
-from portal.selfcheck.models import Answer, Hazard, HazardSource, Patrol, PatrolRound
 from portal.selfcheck.patrols import ItemResult, PatrolRefused, required_rounds
 from portal.selfcheck.policy import SHANGHAI
 from portal.tenants import services as ts
-from portal.tenants.models import Jurisdiction, MemberRole, Tenant, TenantKind, UnitCategory, User
 from tests.fixtures.factories import World, unique_uscc
 from tests.fixtures.web import post_form, sign_in
 

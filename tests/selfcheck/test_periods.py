@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.selfcheck import SelfCheck
 from portal.selfcheck import catalogue
 from portal.selfcheck.jobs import open_periods
-from portal.selfcheck.models import SelfCheck
 from tests.fixtures.factories import World
 from worker.scheduler import run_claimed
 

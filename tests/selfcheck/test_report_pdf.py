@@ -16,19 +16,18 @@ from pypdf.generic import DictionaryObject
 from sqlalchemy import select
 
 from portal.core import i18n
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.storage import ObjectStorage
 from portal.core.tenancy import Scope
 from portal.evidence import services as evidence
-from portal.evidence.models import OwnerType
+from portal.models.audit import AuditEntry
+from portal.models.evidence import OwnerType
+from portal.models.selfcheck import Answer, Hazard, HazardSource, SelfCheck, SelfCheckStatus, Severity
+from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue, report_pdf
 from portal.selfcheck import services as sc_services
 from portal.selfcheck.hazards import Action, ActorKind, HazardActor, OpenHazard, open_hazard, transition
-from portal.selfcheck.models import Answer, Hazard, HazardSource, SelfCheck, SelfCheckStatus
 from portal.selfcheck.policy import SHANGHAI
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import Tenant
 from tests.fixtures.factories import World
 from tests.fixtures.web import sign_in
 

@@ -17,9 +17,7 @@ from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
-from portal.selfcheck import catalogue, reports
-from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import (
+from portal.models.selfcheck import (
     AccountabilityEntry,
     Answer,
     Commitment,
@@ -29,7 +27,9 @@ from portal.selfcheck.models import (
     SelfCheckStatus,
     Signature,
 )
-from portal.tenants.models import Tenant
+from portal.models.tenants import Tenant
+from portal.selfcheck import catalogue, reports
+from portal.selfcheck import services as sc_services
 from tests.auth.helpers import give_passkey, page_text, post_json, zh
 from tests.fixtures.cli import run_portal
 from tests.fixtures.factories import World

@@ -17,16 +17,15 @@ from portal.core import i18n
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.frontend import jinja_environment
+from portal.models.selfcheck import Answer, HazardSource, PatrolRound, SelfCheck, Severity
+from portal.models.tenants import Jurisdiction, MemberRole, Tenant, TenantKind, UnitCategory, User
 from portal.selfcheck import accountability, catalogue, patrols
 from portal.selfcheck import hazards as hz
 from portal.selfcheck import services as sc_services
-from portal.selfcheck.models import Answer, HazardSource, PatrolRound, SelfCheck
 from portal.selfcheck.policy import SHANGHAI, period_of, previous_period, signing_deadline
-from portal.selfcheck.schemas import Severity
 from portal.tenants import charts, dashboard
 from portal.tenants import services as ts
 from portal.tenants.dashboard import AgeBucket, Outcome
-from portal.tenants.models import Jurisdiction, MemberRole, Tenant, TenantKind, UnitCategory, User
 from tests.fixtures.factories import World, unique_uscc
 from tests.fixtures.web import sign_in
 

@@ -15,21 +15,18 @@ from sqlalchemy import func, select
 from webauthn.helpers import bytes_to_base64url
 
 from portal.config import Settings
-from portal.core.audit.models import AuditEntry
 from portal.core.auth import passkeys
-from portal.core.auth.models import Passkey
 from portal.core.auth.passkey_routes import MESSAGES
 from portal.core.db import Database
 from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
 from portal.grid import services as grid_services
-from portal.grid.models import Committee, CommitteeStaff, WardenAssignment
-from portal.insurer.models import InsurerUser
-from portal.tenants import invitation_acceptance, invitations
-from portal.tenants import services as ts
-from portal.tenants.invitation_routes import ERRORS
-from portal.tenants.models import (
+from portal.models.audit import AuditEntry
+from portal.models.grid import Committee, CommitteeStaff, WardenAssignment
+from portal.models.identity import Passkey
+from portal.models.insurer import InsurerUser
+from portal.models.tenants import (
     Invitation,
     InvitationKind,
     MemberRole,
@@ -37,6 +34,9 @@ from portal.tenants.models import (
     RegulatorAssignment,
     User,
 )
+from portal.tenants import invitation_acceptance, invitations
+from portal.tenants import services as ts
+from portal.tenants.invitation_routes import ERRORS
 from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in

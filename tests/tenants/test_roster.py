@@ -13,12 +13,12 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
 from portal.core.audit import services as audit
-from portal.core.audit.models import AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.audit import AuditEntry
+from portal.models.tenants import MemberRole, Tenant, User
 from portal.tenants import roster
 from portal.tenants import services as ts
-from portal.tenants.models import MemberRole, Tenant, User
 from tests.fixtures.factories import World, build_world
 from tests.fixtures.web import post_form, sign_in
 

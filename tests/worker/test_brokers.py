@@ -17,8 +17,8 @@ from portal.core import outbox
 from portal.core.db import Database
 from portal.core.outbox import OutboxMessage
 from portal.core.tenancy import Scope
+from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as ts
-from portal.tenants.models import MemberRole, Tenant
 from portal.tenants.services import READINESS_TOPIC
 from tests.fixtures.brokers import LiveWorker, eventually, require_broker
 from tests.fixtures.factories import World

@@ -22,8 +22,8 @@ from portal.core import outbox
 from portal.core.db import Database
 from portal.core.outbox import MAX_ATTEMPTS, OutboxMessage
 from portal.core.tenancy import Scope
+from portal.models.tenants import MemberRole, Tenant, User
 from portal.tenants import services as ts
-from portal.tenants.models import MemberRole, Tenant, User
 from portal.tenants.services import READINESS_TOPIC
 from tests.fixtures.brokers import LiveWorker, eventually
 from tests.fixtures.factories import World
@@ -32,15 +32,18 @@ ONCE_TOPIC = "test.outbox.once"
 FAIL_TOPIC = "test.outbox.fail"
 
 
-@outbox.handler(ONCE_TOPIC)
 async def _create_user_once(session: AsyncSession, payload: dict[str, Any]) -> None:
     await ts.create_user(session, login=payload["login"], display_name="outbox once")
 
 
-@outbox.handler(FAIL_TOPIC)
 async def _write_then_fail(session: AsyncSession, payload: dict[str, Any]) -> None:
     await ts.create_user(session, login=payload["login"], display_name="must never commit")
     raise RuntimeError(f"boom {payload['login']}")
+
+
+# The test topics, registered as portal.registry registers the real ones.
+outbox.register(ONCE_TOPIC, _create_user_once)
+outbox.register(FAIL_TOPIC, _write_then_fail)
 
 
 @pytest.fixture

@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import outbox
+from portal.core import outbox, scheduling
 from portal.core.db import Database
 from portal.core.outbox import OutboxMessage
 from portal.core.scheduling import ScheduledRun
 from portal.core.tenancy import Scope
+from portal.models.tenants import Tenant, User
 from portal.tenants import services as ts
-from portal.tenants.models import Tenant, User
 from portal.tenants.services import READINESS_TOPIC
 from tests.fixtures.factories import World
 from worker import scheduler
@@ -45,8 +45,8 @@ async def _flaky(session: AsyncSession, period_key: str) -> None:
 @pytest.fixture(autouse=True)
 def test_jobs() -> Iterator[None]:
     """Register the test jobs for this module only, so no scheduler tick ever enqueues them."""
-    scheduler.periodic(JOB, daily_key)(_make_user)
-    scheduler.periodic(FLAKY_JOB, daily_key)(_flaky)
+    scheduling.register(JOB, daily_key, _make_user)
+    scheduling.register(FLAKY_JOB, daily_key, _flaky)
     outbox.set_dispatcher(None)  # rows emitted here stay pending; no broker in these tests
     yield
     scheduler.JOBS.pop(JOB, None)

@@ -47,9 +47,9 @@ async def verify_chains(settings: Settings, *, tenant: str | None, platform: boo
     """Verify the chains selected (all of them when neither ``tenant`` nor ``platform`` is given)."""
     from portal.core.audit import queries
     from portal.core.audit import services as audit
-    from portal.core.audit.models import PLATFORM_CHAIN
     from portal.core.db import Database
     from portal.core.tenancy import Scope
+    from portal.models.audit import PLATFORM_CHAIN
 
     db = Database(settings)
     try:

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 from portal.core.tenancy import require_scope
+from portal.models.audit import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 
 MAX_TEXT = 100
 
@@ -118,7 +118,7 @@ async def chain_summaries(session: AsyncSession, chains: Sequence[str] | None = 
     The platform chain comes first, then the tenant chains by code; a chain that has entries but no head
     (or a head but no entries) is listed too, so the verify command checks it.
     """
-    from portal.tenants.models import Tenant
+    from portal.models.tenants import Tenant
 
     require_scope(session)
     stmt = select(AuditEntry.chain, func.count()).group_by(AuditEntry.chain)
@@ -144,7 +144,7 @@ async def resolve_tenant(session: AsyncSession, code_or_id: str) -> tuple[uuid.U
 
     An id without a tenant row still resolves when its chain exists: the log outlives what it describes.
     """
-    from portal.tenants.models import Tenant
+    from portal.models.tenants import Tenant
 
     require_scope(session)
     text = code_or_id.strip()

@@ -25,8 +25,8 @@ from portal.core.audit import services as audit
 from portal.core.i18n import N_, _
 from portal.core.principal import ContextKind, Principal
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as tenant_services
-from portal.tenants.models import MemberRole, Tenant
 from portal.tenants.reads import AUDIT_READ, record_cross_tenant_read
 
 PAGE_SIZE = 25

@@ -23,9 +23,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit.models import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.audit import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
 

@@ -28,7 +28,7 @@ from portal.core.i18n import N_, _
 from portal.core.principal import contexts_for
 from portal.core.tenancy import Scope
 from portal.core.web import DB, CurrentPrincipal, page, require_principal
-from portal.tenants.models import User
+from portal.models.tenants import User
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 

@@ -56,9 +56,9 @@ from portal.core.auth.ceremonies import (
     check_client_data,
     take_ceremony,
 )
-from portal.core.auth.models import Passkey
 from portal.core.tenancy import Scope, scope_of, set_scope
-from portal.tenants.models import Invitation, User
+from portal.models.identity import Passkey
+from portal.models.tenants import Invitation, User
 
 # The ceremony names the routes reach through this module (they live in ``ceremonies.py``).
 __all__ = [

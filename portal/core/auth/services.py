@@ -12,7 +12,7 @@ from portal.config import Settings
 from portal.core.audit import services as audit
 from portal.core.principal import Context, contexts_for
 from portal.core.tenancy import Scope, scope_of, set_scope
-from portal.tenants.models import User
+from portal.models.tenants import User
 
 
 class DemoSignInRefused(PermissionError):

@@ -19,8 +19,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from portal.core.auth.models import SessionRecord
 from portal.core.db import Database
+from portal.models.identity import SessionRecord
 
 __all__ = ["DatabaseStore"]
 
@@ -36,7 +36,7 @@ def _seconds(value: int | timedelta | None) -> float | None:
 
 
 class DatabaseStore(Store):
-    """A key/value store over :class:`~portal.core.auth.models.SessionRecord`."""
+    """A key/value store over :class:`~portal.models.identity.SessionRecord`."""
 
     __slots__ = ("_db", "_last_purge", "purge_every_s")
 

@@ -2,5 +2,5 @@
 
 :func:`services.notify` writes inbox rows (deduplicated per person by a key, so a job that runs twice never
 notifies twice) and one outbox row per message; the outbox handler delivers the e-mail copy when the person
-has an address. The rows themselves live in ``portal.selfcheck.models.Notification``.
+has an address. The rows themselves live in ``portal.models.selfcheck.Notification``.
 """

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n, outbox
 from portal.core.notify.senders import current_sender
-from portal.selfcheck.models import Notification
-from portal.tenants.models import User
+from portal.models.notify import Notification
+from portal.models.tenants import User
 
 log = structlog.get_logger("portal.notify")
 
@@ -151,7 +151,6 @@ def email_text(note: Notification, base_url: str) -> str:
     return f"{note.body}{link}"
 
 
-@outbox.handler(DELIVER_TOPIC)
 async def deliver(session: AsyncSession, payload: dict[str, Any]) -> None:
     """Send the e-mail copy of one notification when its person has an address. At least once: a failed
     send raises, and the outbox retries the row."""

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
-from portal.tenants.models import Jurisdiction
+from portal.models.tenants import Jurisdiction
 
 
 class Committee(Base):

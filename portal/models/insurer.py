@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.core.db import Base
 from portal.core.tenancy import TenantScoped
-from portal.tenants.models import _enum
+from portal.models.tenants import _enum
 
 
 class ConsentScope(enum.StrEnum):

@@ -13,9 +13,13 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
+from portal.core.db import str_enum as _enum
 from portal.core.tenancy import TenantScoped
-from portal.selfcheck.schemas import Severity
-from portal.tenants.models import _enum
+
+
+class Severity(enum.StrEnum):
+    GENERAL = "general"
+    MAJOR = "major"  # suspected 重大火灾隐患 or life-critical: outside verification only
 
 
 class ChecklistStatus(enum.StrEnum):
@@ -259,25 +263,6 @@ class AccountabilityEntry(Base, TenantScoped):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     # One entry per lapse, however often the jobs that find lapses run.
     __table_args__ = (UniqueConstraint("tenant_id", "kind", "subject_id"),)
-
-
-class Notification(Base):
-    """An in-app inbox message (e-mail/SMS copies go through the sender interface). Belongs to a person,
-    not a tenant: the inbox shows one person's messages across their roles."""
-
-    __tablename__ = "notification"
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
-    tenant_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("tenant.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(String(40))
-    title: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text, default="")
-    link: Mapped[str] = mapped_column(String(300), default="")
-    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    # Dedup key so that a job that runs twice does not notify twice.
-    dedup_key: Mapped[str] = mapped_column(String(120))
-    __table_args__ = (UniqueConstraint("user_id", "dedup_key"),)
 
 
 class DocumentType(enum.StrEnum):
