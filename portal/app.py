@@ -10,6 +10,7 @@ from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
@@ -18,24 +19,22 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import registry
+from portal.audit.routes import AuditPages
 from portal.config import Settings, get_settings
-from portal.core import access, rate_limits, web
-from portal.core.audit.routes import AuditPages
-from portal.core.auth import sessions
-from portal.core.auth.passkey_routes import PasskeyController
-from portal.core.auth.routes import AuthController
-from portal.core.auth.session_routes import SessionPages
+from portal.core import rate_limits, web
 from portal.core.db import Database
-from portal.core.health import health
-from portal.core.home import home
 from portal.core.logging import configure as configure_logging
-from portal.core.notify.routes import InboxPages
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
 from portal.evidence.routes import EvidenceController, EvidencePages
 from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
+from portal.identity import access, dependencies, sessions
+from portal.identity.passkey_routes import PasskeyController
+from portal.identity.routes import AuthController
+from portal.identity.session_routes import SessionPages
 from portal.insurer.routes import InsurerKeyPages
+from portal.notify.routes import InboxPages
 from portal.selfcheck.accountability_routes import AccountabilityPages
 from portal.selfcheck.commitment_routes import CommitmentPages
 from portal.selfcheck.hazard_routes import HazardPages
@@ -44,6 +43,8 @@ from portal.selfcheck.public_routes import PublicPages
 from portal.selfcheck.report_routes import SelfCheckReportController
 from portal.selfcheck.routes import SelfCheckPages
 from portal.selfcheck.signing_routes import ReportSigning
+from portal.site.health import health
+from portal.site.home import home
 from portal.tenants.invitation_routes import InvitationPages, InviteLinkPages
 from portal.tenants.roster_routes import RosterPages
 from portal.tenants.routes import TenantApi, TenantPages
@@ -136,7 +137,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
-        dependencies={"principal": Provide(web.provide_principal), "db": Provide(web.provide_db)},
+        dependencies={
+            "principal": Provide(dependencies.provide_principal),
+            "db": Provide(dependencies.provide_db),
+        },
         middleware=[
             sessions.SessionMiddleware(sessions.SessionPolicy.from_settings(settings)),
             web.RequestContextMiddleware(),
@@ -168,7 +172,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             render_plugins=[_swagger()],
         ),
-        exception_handlers=web.EXCEPTION_HANDLERS,
+        exception_handlers={**web.EXCEPTION_HANDLERS, NotAuthorizedException: dependencies.sign_in_first},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=State({"settings": settings, "db": db, "storage": storage, "broker": broker}),

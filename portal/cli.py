@@ -8,8 +8,8 @@ import sys
 
 import click
 
+from portal.audit.cli import audit
 from portal.config import Settings, load_settings_or_exit
-from portal.core.audit.cli import audit
 from portal.selfcheck.cli import checklists, verify_report
 
 _settings = load_settings_or_exit
@@ -155,8 +155,8 @@ async def _problems(settings: Settings) -> list[str]:
     from types import SimpleNamespace
 
     from portal.core.db import Database
-    from portal.core.health import check_services
     from portal.core.storage import open_storage
+    from portal.site.health import check_services
     from worker.broker import make_broker
 
     db = Database(settings)

@@ -9,7 +9,6 @@ owner of evidence adds one line below, so what runs in the background is readabl
 from __future__ import annotations
 
 from portal.core import outbox, scheduling
-from portal.core.notify import services as notify
 from portal.core.scheduling import daily_key, monthly_key
 from portal.evidence import jobs as evidence_jobs
 from portal.evidence import owners as evidence_owners
@@ -17,6 +16,7 @@ from portal.evidence import retention
 from portal.evidence import services as evidence
 from portal.models import metadata
 from portal.models.evidence import OwnerType
+from portal.notify import services as notify
 from portal.selfcheck import accountability_jobs
 from portal.selfcheck import evidence_owners as evidence_owners_of_cycle
 from portal.selfcheck import jobs as selfcheck_jobs

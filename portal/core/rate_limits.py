@@ -27,7 +27,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from portal.config import Settings
-from portal.core.access import access_of
+from portal.core.route_access import access_of
 
 STORE_NAME = "rate_limit"
 SIGNIN_PREFIXES = ("/signin/", "/auth/passkey/")

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.demo.history_habits import (
     COMMON_FAILURES,
     FATES,

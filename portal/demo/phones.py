@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.config import Settings
-from portal.core.auth import passkeys
-from portal.core.auth.ceremonies import Ceremony
 from portal.demo.softauthn import SoftAuthenticator
+from portal.identity import passkeys
+from portal.identity.ceremonies import Ceremony
 from portal.models.selfcheck import Commitment, Signature
 from portal.models.tenants import Tenant, User
 from portal.selfcheck import commitments, reports, signing

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.core import outbox
-from portal.core.audit import services as audit
 from portal.evidence.services import DELETE_TOPIC
 from portal.models.evidence import Evidence, OwnerType, SlotStatus, StoredObject, UploadSlot
 

@@ -12,14 +12,15 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import access
 from portal.core.i18n import N_, _
-from portal.core.principal import ContextKind, Principal
 from portal.core.storage import ObjectStorage
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
 from portal.evidence import services
 from portal.evidence.owners import EvidenceNotFound, may_see_private
 from portal.evidence.schemas import EvidenceOut, GpsOut, ProblemOut, SlotIn, SlotOut, UploadOut
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 from portal.models.evidence import Evidence, OwnerType, Processing
 
 MESSAGES = {

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from portal.audit import services as audit
 from portal.config import Settings
 from portal.core import outbox
-from portal.core.audit import services as audit
 from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
 from portal.core.tenancy import ScopeKind
 from portal.evidence import processing

@@ -15,8 +15,11 @@ from portal.core import i18n
 HERE = Path(__file__).resolve().parent
 PORTAL = HERE.parent
 # Each domain keeps its pages in its own templates/ folder; the shared layout comes first.
-TEMPLATE_DIRS = [HERE / "templates", *sorted(p for p in PORTAL.glob("*/templates") if p.parent != HERE)]
-TEMPLATE_DIRS += sorted(PORTAL.glob("core/*/templates"))  # core packages (auth...) sit one level deeper
+# Sub-domains (e.g. selfcheck/hazards/) keep theirs beside their routes, so look at every depth.
+TEMPLATE_DIRS = [
+    HERE / "templates",
+    *sorted(p for p in PORTAL.glob("**/templates") if HERE not in p.parents and p != HERE / "templates"),
+]
 
 
 def jinja_environment(settings: Settings) -> Environment:

@@ -11,11 +11,11 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
-from portal.core import access
 from portal.core.i18n import N_, _
-from portal.core.principal import ContextKind, Principal
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
-from portal.insurer import api_keys
+from portal.core.web import DB, page
+from portal.identity import access, api_keys
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 ERRORS = {

@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.core.db import AnySelect
 from portal.models.selfcheck import (
     AccountabilityEntry,

@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.i18n import N_, _
-from portal.core.notify.services import notify_in_own_language
 from portal.models.grid import WardenAssignment
 from portal.models.selfcheck import AccountabilityEntry, LadderStep, LedgerKind
 from portal.models.tenants import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant
+from portal.notify.services import notify_in_own_language
 
 log = structlog.get_logger("portal.accountability")
 

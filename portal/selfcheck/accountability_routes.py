@@ -10,10 +10,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from portal.core import access
 from portal.core.i18n import _
-from portal.core.principal import ContextKind
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind
 from portal.models.tenants import MemberRole
 from portal.selfcheck import accountability
 from portal.tenants import services as tenant_services

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.models.selfcheck import Checklist, ChecklistItem, ChecklistStatus
 from portal.models.tenants import Tenant
 from portal.selfcheck.schemas import ChecklistFile

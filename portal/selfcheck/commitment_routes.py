@@ -15,13 +15,14 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Template
 
-from portal.core import access
-from portal.core.auth.ceremonies import PasskeyError, take_ceremony
-from portal.core.auth.passkey_routes import passkey_error, pop_ceremony
-from portal.core.auth.passkey_schemas import CredentialSubmission
-from portal.core.auth.passkeys import SESSION_KEY
 from portal.core.i18n import _
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.ceremonies import PasskeyError, take_ceremony
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.passkey_routes import passkey_error, pop_ceremony
+from portal.identity.passkey_schemas import CredentialSubmission
+from portal.identity.passkeys import SESSION_KEY
 from portal.models.selfcheck import Commitment, CommitmentStatus
 from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import commitments, signing

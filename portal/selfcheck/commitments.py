@@ -19,9 +19,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
-from portal.core.auth.ceremonies import Ceremony
+from portal.identity.ceremonies import Ceremony
 from portal.models.selfcheck import Commitment, CommitmentStatus, DocumentType, Signature
 from portal.models.tenants import MemberRole, Membership, Tenant, User
 from portal.selfcheck import signing

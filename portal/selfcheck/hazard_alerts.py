@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.i18n import _
-from portal.core.notify.services import notify_in_own_language
 from portal.models.selfcheck import Hazard, LadderStep
 from portal.models.tenants import Tenant
+from portal.notify.services import notify_in_own_language
 from portal.selfcheck.accountability_ladder import people_on_step
 
 

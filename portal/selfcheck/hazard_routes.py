@@ -13,8 +13,9 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.i18n import N_, _
-from portal.core.principal import ContextKind, Principal
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 from portal.models.selfcheck import Hazard
 from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import hazards

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.models.selfcheck import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus, Severity
 from portal.selfcheck.policy import DEFAULT_POLICY, SHANGHAI, Policy, hazard_deadline
 
@@ -229,7 +229,7 @@ async def assign(
 ) -> Hazard:
     """Name the person who rectifies the hazard (and answers for it in the ledger); they are told."""
     from portal.core.i18n import _
-    from portal.core.notify.services import notify_in_own_language
+    from portal.notify.services import notify_in_own_language
     from portal.tenants.services import roles_of
 
     now = now or datetime.now(UTC)

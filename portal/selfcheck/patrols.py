@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.core.db import AnySelect
 from portal.models.selfcheck import Answer, Checklist, HazardSource, Patrol, PatrolRound, Severity
 from portal.models.tenants import Tenant, TenantKind, UnitCategory

@@ -21,9 +21,9 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import access
 from portal.core.tenancy import Scope
 from portal.core.web import page
+from portal.identity import access
 from portal.models.selfcheck import Commitment, DocumentType, SelfCheck, Signature
 from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import commitments, reports, signing

@@ -12,9 +12,10 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.i18n import N_, _
-from portal.core.principal import Principal
 from portal.core.storage import ObjectStorage, content_disposition
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import Principal
 from portal.models.selfcheck import SelfCheck
 from portal.models.tenants import Tenant
 from portal.selfcheck import report_pdf, services

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.config import Settings
-from portal.core.auth.ceremonies import Ceremony
+from portal.identity.ceremonies import Ceremony
 from portal.models.selfcheck import DocumentType, SelfCheck, SelfCheckStatus, Signature
 from portal.models.tenants import Tenant, User
 from portal.selfcheck import accountability, services, signing

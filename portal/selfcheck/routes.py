@@ -12,10 +12,11 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import access
 from portal.core.i18n import N_, _
-from portal.core.principal import ContextKind, Principal
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 from portal.models.selfcheck import Answer, SelfCheck, SelfCheckStatus
 from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck import services, signing

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.models.selfcheck import (
     Answer,
     ChecklistItem,

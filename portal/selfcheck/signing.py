@@ -42,7 +42,7 @@ from webauthn.helpers.structs import (
 )
 
 from portal.config import Settings
-from portal.core.auth.ceremonies import (
+from portal.identity.ceremonies import (
     CHALLENGE_TTL_S,
     Ceremony,
     PasskeyError,

@@ -14,13 +14,14 @@ from litestar import Controller, Request, Response, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 
-from portal.core import access
-from portal.core.auth.ceremonies import PasskeyError, take_ceremony
-from portal.core.auth.passkey_routes import passkey_error, pop_ceremony
-from portal.core.auth.passkey_schemas import CredentialSubmission
-from portal.core.auth.passkeys import SESSION_KEY
 from portal.core.i18n import N_, _
-from portal.core.web import DB, CurrentPrincipal, require_principal
+from portal.core.web import DB
+from portal.identity import access
+from portal.identity.ceremonies import PasskeyError, take_ceremony
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.passkey_routes import passkey_error, pop_ceremony
+from portal.identity.passkey_schemas import CredentialSubmission
+from portal.identity.passkeys import SESSION_KEY
 from portal.models.selfcheck import SelfCheck
 from portal.models.tenants import Tenant, User
 from portal.selfcheck import reports, services, signing

@@ -16,11 +16,11 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
-from portal.core.audit import services as audit
-from portal.core.auth import passkeys
-from portal.core.principal import ContextKind
+from portal.audit import services as audit
 from portal.core.tenancy import Scope, set_scope
 from portal.grid import services as grid_services
+from portal.identity import passkeys
+from portal.identity.principal import ContextKind
 from portal.insurer import services as insurer_services
 from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
 from portal.models.insurer import Insurer, InsurerUser

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.auth import passkeys
-from portal.core.principal import Context, ContextKind
+from portal.identity import passkeys
+from portal.identity.principal import Context, ContextKind
 from portal.models.grid import CommitteeStaff, Grid, WardenAssignment
 from portal.models.insurer import InsurerUser
 from portal.models.tenants import Invitation, InvitationKind, Membership, RegulatorAssignment, User

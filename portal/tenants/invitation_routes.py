@@ -17,16 +17,16 @@ from litestar.params import Body, FromPath, JSONBody
 from litestar.response import Redirect, Template
 from markupsafe import Markup
 
-from portal.core import access
-from portal.core.auth import passkeys
-from portal.core.auth.passkey_routes import default_passkey_name, passkey_error, pop_ceremony
-from portal.core.auth.passkey_schemas import CredentialSubmission, OptionsRequest
-from portal.core.auth.routes import home_of
-from portal.core.auth.sessions import start_session
 from portal.core.i18n import N_, _
-from portal.core.principal import Context, ContextKind, Principal, contexts_for
 from portal.core.tenancy import Scope
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access, passkeys
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.passkey_routes import default_passkey_name, passkey_error, pop_ceremony
+from portal.identity.passkey_schemas import CredentialSubmission, OptionsRequest
+from portal.identity.principal import Context, ContextKind, Principal, contexts_for
+from portal.identity.routes import home_of
+from portal.identity.sessions import start_session
 from portal.models.tenants import InvitationKind, MemberRole, User
 from portal.tenants import invitation_acceptance, invitation_recovery, invitations
 from portal.tenants.invitation_schemas import InviteForm, RecoveryForm

@@ -24,9 +24,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
-from portal.core.auth import passkeys
-from portal.core.principal import Context, ContextKind
+from portal.audit import services as audit
+from portal.identity import passkeys
+from portal.identity.principal import Context, ContextKind
 from portal.models.grid import Committee, CommitteeStaff, Grid
 from portal.models.insurer import Insurer
 from portal.models.tenants import (

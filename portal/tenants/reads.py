@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
-from portal.core.principal import ContextKind, Principal
+from portal.audit import services as audit
+from portal.identity.principal import ContextKind, Principal
 
 TENANT_READ = "tenant.read"
 TENANT_LIST_READ = "tenant.list_read"

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.core import outbox
-from portal.core.audit import services as audit
 from portal.core.tenancy import require_scope
 from portal.models.tenants import MemberRole, Membership, Tenant, User
 from portal.tenants.services import READINESS_TOPIC, roles_of

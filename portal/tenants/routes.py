@@ -12,10 +12,11 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import access
 from portal.core.i18n import _
-from portal.core.principal import ContextKind, Principal
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 from portal.models.tenants import Tenant
 from portal.selfcheck import accountability
 from portal.selfcheck.accountability_routes import LEDGER_ACCESS
@@ -65,7 +66,7 @@ async def home_data(db: AsyncSession, me: Principal, tenant_id: uuid.UUID) -> Ho
     members = await services.roster(db, tenant.id)
     await record_cross_tenant_read(db, me, [tenant.id], TENANT_READ, detail={"via": "web"})
     # Each part of the dashboard is shown to whoever may open the page it links to.
-    figures = await dashboard.build(db, tenant, with_ledger=LEDGER_ACCESS.allows(me))
+    figures = await dashboard.build(db, tenant, with_ledger=access.allows(LEDGER_ACCESS, me))
     return HomeData(tenant, members, figures)
 
 
@@ -91,8 +92,8 @@ class TenantPages(Controller):
             outcome_names=charts.outcome_names(),
             kinds={k: _(v) for k, v in accountability.KIND_LABELS.items()},
             steps={k: _(v) for k, v in accountability.STEP_LABELS.items()},
-            can_manage_roster=ROSTER_ACCESS.allows(me),
-            is_member=access.member().allows(me),
+            can_manage_roster=access.allows(ROSTER_ACCESS, me),
+            is_member=access.allows(access.member(), me),
         )
 
     @get("/tenants", opt=IN_SCOPE)

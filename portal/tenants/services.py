@@ -12,8 +12,8 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from portal.audit import services as audit
 from portal.core import outbox
-from portal.core.audit import services as audit
 from portal.core.db import AnySelect
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc

@@ -16,8 +16,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.audit import AuditEntry

@@ -17,8 +17,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.audit import PLATFORM_CHAIN, AuditEntry

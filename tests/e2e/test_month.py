@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.auth.helpers import zh
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import PHONE
 from tests.e2e.test_passkeys import demo_sign_in, new_context, with_authenticator
 from tests.evidence import images
+from tests.identity.helpers import zh
 
 pytestmark = pytest.mark.e2e
 

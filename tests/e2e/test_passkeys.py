@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expect
 
-from tests.auth.helpers import zh
 from tests.e2e.axe import assert_accessible
 from tests.e2e.conftest import BROWSER_LOCALE, DESKTOP, PHONE
+from tests.identity.helpers import zh
 
 pytestmark = pytest.mark.e2e
 

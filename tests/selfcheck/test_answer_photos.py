@@ -16,9 +16,9 @@ from portal.models.selfcheck import Answer, Hazard, SelfCheck, SelfCheckStatus
 from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue
 from portal.selfcheck import services as sc_services
-from tests.auth.helpers import page_text, zh
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
+from tests.identity.helpers import page_text, zh
 from tests.selfcheck.photos import attach_photo
 
 PERIOD = "2026-03"

@@ -90,8 +90,8 @@ async def test_manager_names_who_rectifies_and_refusals_change_nothing(
 ) -> None:
     from portal.models.notify import Notification
     from portal.models.selfcheck import HazardEvent
-    from tests.auth.helpers import page_text, zh
     from tests.fixtures.factories import add_access_people
+    from tests.identity.helpers import page_text, zh
 
     await add_access_people(database, world)
     a = world.tenants["a"]

@@ -30,10 +30,10 @@ from portal.models.selfcheck import (
 from portal.models.tenants import Tenant
 from portal.selfcheck import catalogue, reports
 from portal.selfcheck import services as sc_services
-from tests.auth.helpers import give_passkey, page_text, post_json, zh
 from tests.fixtures.cli import run_portal
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
+from tests.identity.helpers import give_passkey, page_text, post_json, zh
 
 
 async def _submitted(database: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, period: str) -> SelfCheck:

@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from webauthn.helpers import bytes_to_base64url
 
 from portal.config import Settings
-from portal.core.auth import passkeys
-from portal.core.auth.passkey_routes import MESSAGES
 from portal.core.db import Database
-from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
 from portal.grid import services as grid_services
+from portal.identity import passkeys
+from portal.identity.passkey_routes import MESSAGES
+from portal.identity.principal import Context, ContextKind, contexts_for
 from portal.models.audit import AuditEntry
 from portal.models.grid import Committee, CommitteeStaff, WardenAssignment
 from portal.models.identity import Passkey
@@ -37,9 +37,9 @@ from portal.models.tenants import (
 from portal.tenants import invitation_acceptance, invitations
 from portal.tenants import services as ts
 from portal.tenants.invitation_routes import ERRORS
-from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
+from tests.identity.helpers import give_passkey, page_text, post_json, session_of, zh
 
 LINK = re.compile(r"/invite/([A-Za-z0-9_-]{43})\b")
 

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.audit import AuditEntry

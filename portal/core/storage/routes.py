@@ -18,7 +18,7 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import File
 
-from portal.core import access
+from portal.core import route_access as access
 from portal.core.storage import ObjectNotFound, UploadRejected, content_disposition
 from portal.core.storage.file import DOWNLOAD_PATH, UPLOAD_PATH, FileStorage
 

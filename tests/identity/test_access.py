@@ -20,11 +20,12 @@ from sqlalchemy import func, select
 
 from portal.app import create_app
 from portal.config import Settings
-from portal.core import access
 from portal.core.db import Database
-from portal.core.principal import Context, ContextKind, Principal
 from portal.core.tenancy import Scope
-from portal.core.web import DB, CurrentPrincipal
+from portal.core.web import DB
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal
+from portal.identity.principal import Context, ContextKind, Principal
 from portal.models.audit import AuditEntry
 from portal.models.tenants import MemberRole, User
 from portal.tenants import services as tenant_services
@@ -268,18 +269,26 @@ def test_declarations_combine_and_decide() -> None:
     regulator = _principal(ContextKind.REGULATOR)
     insurer = _principal(ContextKind.INSURER)
     no_role = _principal(None)
-    assert not managers.allows(staff) and managers.allows(both)
-    assert access.member().allows(staff) and not access.member().allows(regulator)
-    assert not managers.allows(regulator)
+    assert not access.allows(managers, staff) and access.allows(managers, both)
+    assert access.allows(access.member(), staff) and not access.allows(access.member(), regulator)
+    assert not access.allows(managers, regulator)
     either = managers | access.cross_tenant(ContextKind.REGULATOR)
-    assert either.allows(regulator) and either.allows(both) and not either.allows(insurer)
-    assert access.cross_tenant().allows(insurer) and not access.cross_tenant().allows(staff)
-    assert access.insurer().allows(insurer) and not access.insurer().allows(regulator)
-    assert not access.admin().allows(regulator) and access.admin().allows(_principal(ContextKind.ADMIN))
-    assert access.signed_in().allows(no_role) and not access.signed_in().allows(None)
-    assert not access.member().allows(no_role) and not access.cross_tenant().allows(no_role)
-    assert access.public().allows(None)
-    assert access.api_key().allows(None) and not access.api_key().is_public  # the handler checks the key
+    assert (
+        access.allows(either, regulator)
+        and access.allows(either, both)
+        and not access.allows(either, insurer)
+    )
+    assert access.allows(access.cross_tenant(), insurer) and not access.allows(access.cross_tenant(), staff)
+    assert access.allows(access.insurer(), insurer) and not access.allows(access.insurer(), regulator)
+    assert not access.allows(access.admin(), regulator) and access.allows(
+        access.admin(), _principal(ContextKind.ADMIN)
+    )
+    assert access.allows(access.signed_in(), no_role) and not access.allows(access.signed_in(), None)
+    assert not access.allows(access.member(), no_role) and not access.allows(access.cross_tenant(), no_role)
+    assert access.allows(access.public(), None)
+    assert (
+        access.allows(access.api_key(), None) and not access.api_key().is_public
+    )  # the handler checks the key
     assert access.api_key().describe() == "api_key"
     with pytest.raises(ValueError, match="member"):
         access.cross_tenant(ContextKind.MEMBER)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.models.identity import ApiKey
 
 KEY_PREFIX = "fsk"

@@ -19,12 +19,13 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core import access
-from portal.core.audit import queries
-from portal.core.audit import services as audit
+from portal.audit import queries
+from portal.audit import services as audit
 from portal.core.i18n import N_, _
-from portal.core.principal import ContextKind, Principal
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
 from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as tenant_services
 from portal.tenants.reads import AUDIT_READ, record_cross_tenant_read

@@ -45,8 +45,8 @@ class UnknownTenant(LookupError):
 
 async def verify_chains(settings: Settings, *, tenant: str | None, platform: bool) -> list[ChainReport]:
     """Verify the chains selected (all of them when neither ``tenant`` nor ``platform`` is given)."""
-    from portal.core.audit import queries
-    from portal.core.audit import services as audit
+    from portal.audit import queries
+    from portal.audit import services as audit
     from portal.core.db import Database
     from portal.core.tenancy import Scope
     from portal.models.audit import PLATFORM_CHAIN

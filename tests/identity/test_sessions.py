@@ -22,10 +22,10 @@ from sqlalchemy import select
 from portal.app import create_app
 from portal.config import Settings
 from portal.core import i18n
-from portal.core.auth.session_store import DatabaseStore
-from portal.core.auth.sessions import COOKIE, SessionPolicy, session_refused
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.identity.session_store import DatabaseStore
+from portal.identity.sessions import COOKIE, SessionPolicy, session_refused
 from portal.models.audit import AuditEntry
 from portal.models.identity import SessionRecord
 from portal.models.tenants import User

@@ -10,13 +10,14 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from portal.core import access, i18n
-from portal.core.auth import services
-from portal.core.auth.sessions import start_session
+from portal.core import i18n
 from portal.core.i18n import N_, _
-from portal.core.principal import Context, ContextKind, contexts_for
 from portal.core.tenancy import Scope
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access, services
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import Context, ContextKind, contexts_for
+from portal.identity.sessions import start_session
 
 
 def _safe_next(target: str | None) -> str:

@@ -12,18 +12,18 @@ from sqlalchemy import func, select
 from webauthn.helpers import bytes_to_base64url
 
 from portal.config import Settings
-from portal.core.auth import passkeys
-from portal.core.auth.passkey_routes import MESSAGES
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
+from portal.identity import passkeys
+from portal.identity.passkey_routes import MESSAGES
 from portal.models.audit import AuditEntry
 from portal.models.identity import Passkey
 from portal.models.tenants import User
 from portal.tenants import services as ts
-from tests.auth.helpers import give_passkey, page_text, post_json, session_of, zh
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
+from tests.identity.helpers import give_passkey, page_text, post_json, session_of, zh
 
 
 async def _new_user(database: Database, name: str = "新人") -> User:

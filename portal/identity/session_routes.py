@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from litestar import Controller, Request, get, post
 from litestar.response import Redirect, Template
 
-from portal.core import access
-from portal.core.auth import sessions
 from portal.core.i18n import N_, _
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access, sessions
+from portal.identity.dependencies import CurrentPrincipal, require_principal
 
 METHODS = {
     "passkey": N_("with a passkey"),

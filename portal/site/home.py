@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import get
 from litestar.response import Redirect
 
-from portal.core import access
-from portal.core.auth.routes import home_of
-from portal.core.web import CurrentPrincipal
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal
+from portal.identity.routes import home_of
 
 
 @get("/", include_in_schema=False, opt=access.public())

@@ -19,15 +19,15 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from portal.config import Settings
-from portal.core import access
-from portal.core.auth import passkeys
-from portal.core.auth.passkey_schemas import CredentialSubmission, RenameForm
-from portal.core.auth.routes import _safe_next, home_of
-from portal.core.auth.sessions import start_session
 from portal.core.i18n import N_, _
-from portal.core.principal import contexts_for
 from portal.core.tenancy import Scope
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access, passkeys
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.passkey_schemas import CredentialSubmission, RenameForm
+from portal.identity.principal import contexts_for
+from portal.identity.routes import _safe_next, home_of
+from portal.identity.sessions import start_session
 from portal.models.tenants import User
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)

@@ -10,9 +10,10 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
-from portal.core import access
-from portal.core.notify import services
-from portal.core.web import DB, CurrentPrincipal, page, require_principal
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.notify import services
 
 
 def _is_htmx(request: Request) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from portal.insurer import api_keys
+from portal.identity import api_keys
 from portal.insurer import services as insurer_services
 from portal.models.identity import ApiKey
 from tests.fixtures.factories import World

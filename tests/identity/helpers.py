@@ -13,10 +13,10 @@ from litestar.testing import AsyncTestClient
 
 from portal.config import Settings
 from portal.core import i18n
-from portal.core.auth import passkeys
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
+from portal.identity import passkeys
 from tests.fixtures.web import csrf_token
 
 
@@ -56,7 +56,7 @@ async def give_passkey(
 async def session_of(client: AsyncTestClient, database: Database) -> dict[str, Any]:
     """The server-side session of the test client, read from the session table (the embedded shape's
     store) through the test's own engine: the app's engine lives on the test client's event loop."""
-    from portal.core.auth.session_store import DatabaseStore
+    from portal.identity.session_store import DatabaseStore
 
     sid = client.cookies.get("portal_session")
     assert sid and sid != "null", "no session cookie"

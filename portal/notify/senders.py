@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import structlog
 
-log = structlog.get_logger("portal.notify")
+from portal.config import parse_smtp_url
 
-_TRUE = {"1", "true", "yes", "on"}
+log = structlog.get_logger("portal.notify")
 
 
 class Sender(Protocol):
@@ -49,23 +48,7 @@ class SmtpSender:
     @classmethod
     def from_url(cls, url: str) -> SmtpSender:
         """``smtp[s]://[user[:password]@]host[:port][?starttls=1&from=ADDRESS&timeout=SECONDS]``."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(
-                "must be smtp://[USER:PASS@]HOST[:PORT][?starttls=1&from=ADDRESS] or smtps://..."
-            )
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        implicit = parts.scheme == "smtps"
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (465 if implicit else 25),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            starttls=query.get("starttls", "").lower() in _TRUE,
-            implicit_tls=implicit,
-            from_addr=query.get("from") or "portal@localhost",
-            timeout=float(query.get("timeout") or 30.0),
-        )
+        return cls(**vars(parse_smtp_url(url)))
 
     def message(self, to: str, subject: str, body: str) -> EmailMessage:
         msg = EmailMessage()  # UTF-8 body; non-ASCII subjects are encoded (RFC 2047) on the way out

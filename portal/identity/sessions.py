@@ -1,7 +1,7 @@
 """Server-side sessions: where they live, how long they last, how one starts and how all of them end.
 
 * **Store.** Redis when ``PORTAL_REDIS_URL`` is set (several web processes share it), else the
-  database (:class:`~portal.core.auth.session_store.DatabaseStore`, the embedded shape). The cookie
+  database (:class:`~portal.identity.session_store.DatabaseStore`, the embedded shape). The cookie
   (``portal_session``) holds only a random id: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` outside local
   development (production, or an https public URL).
 * **Idle timeout** (``PORTAL_SESSION_IDLE_MINUTES``): the store entry expires that long after the last
@@ -43,12 +43,12 @@ from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
 from portal.core.db import Database
-from portal.core.principal import Context
 from portal.core.tenancy import Scope as TenancyScope
 from portal.core.tenancy import scope_of, set_scope
+from portal.identity.principal import Context
 
 if TYPE_CHECKING:
     from portal.models.tenants import User
@@ -92,7 +92,7 @@ def session_store(settings: Settings, db: Database) -> Store:
     """Redis when configured (several web processes share it); else the database (embedded shape)."""
     if settings.redis_url:
         return RedisStore.with_client(url=settings.redis_url, namespace="portal_sessions")
-    from portal.core.auth.session_store import DatabaseStore
+    from portal.identity.session_store import DatabaseStore
 
     return DatabaseStore(db)
 

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from portal.config import SettingsError, load_settings
 from portal.core import outbox
 from portal.core.db import Database
-from portal.core.notify import senders, services
 from portal.core.outbox import OutboxMessage
 from portal.core.tenancy import Scope
 from portal.models.notify import Notification
 from portal.models.tenants import User
+from portal.notify import senders, services
 from tests.fixtures.factories import World
 from tests.fixtures.services import free_port
 from tests.fixtures.web import csrf_token, sign_in

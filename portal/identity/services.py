@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
-from portal.core.principal import Context, contexts_for
 from portal.core.tenancy import Scope, scope_of, set_scope
+from portal.identity.principal import Context, contexts_for
 from portal.models.tenants import User
 
 

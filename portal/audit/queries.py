@@ -1,5 +1,5 @@
 """Reading the audit log: the per-tenant page (filters, count, one page of entries) and what the verify
-command needs to name its chains. Appending and verifying stay in :mod:`portal.core.audit.services`.
+command needs to name its chains. Appending and verifying stay in :mod:`portal.audit.services`.
 
 Queries run on the caller's scoped session, so the tenancy scope (ORM criteria, and row-level security
 on PostgreSQL) applies on top of the explicit ``tenant_id`` filter.

@@ -4,7 +4,7 @@ Declare it with ``opt`` on the handler, or on its Controller / Router (handlers 
 override it)::
 
     from portal.core import access
-    from portal.core.principal import ContextKind
+    from portal.identity.principal import ContextKind
     from portal.models.tenants import MemberRole
 
     @get("/signin", opt=access.public())                      # anyone, signed in or not
@@ -52,8 +52,6 @@ Litestar's own OPTIONS answers (204 + ``Allow``, no code of ours) count as publi
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -62,7 +60,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from portal.core.i18n import _
-from portal.core.principal import ContextKind, Principal
+from portal.core.route_access import OPT_KEY, Access, access_of, api_key, public, signed_in
+from portal.identity.principal import ContextKind, Principal
 from portal.models.tenants import MemberRole
 
 __all__ = [
@@ -70,6 +69,7 @@ __all__ = [
     "Access",
     "access_of",
     "admin",
+    "allows",
     "api_key",
     "cross_tenant",
     "guard",
@@ -81,91 +81,7 @@ __all__ = [
 
 log = structlog.get_logger("portal.access")
 
-OPT_KEY = "access"
 CROSS_TENANT = (ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR, ContextKind.INSURER)
-
-
-@dataclass(frozen=True)
-class Access(Mapping[str, Any]):
-    """One route's declaration. It is also the ``opt`` mapping ``{"access": self}``, so it can be passed
-    as ``opt=`` directly or unpacked into a larger ``opt`` dict."""
-
-    is_public: bool = False
-    any_signed_in: bool = False
-    member_roles: frozenset[str] = frozenset()
-    contexts: frozenset[ContextKind] = frozenset()
-    throttle: bool = True
-    by_api_key: bool = False
-
-    def __or__(self, other: Access) -> Access:
-        return Access(
-            is_public=self.is_public or other.is_public,
-            any_signed_in=self.any_signed_in or other.any_signed_in,
-            member_roles=self.member_roles | other.member_roles,
-            contexts=self.contexts | other.contexts,
-            throttle=self.throttle and other.throttle,
-            by_api_key=self.by_api_key or other.by_api_key,
-        )
-
-    # Mapping: ``opt=access.member()`` is ``opt={"access": access.member()}``.
-    def __getitem__(self, key: str) -> Any:
-        if key != OPT_KEY:
-            raise KeyError(key)
-        return self
-
-    def __iter__(self) -> Iterator[str]:
-        return iter((OPT_KEY,))
-
-    def __len__(self) -> int:
-        return 1
-
-    @property
-    def without_session(self) -> bool:
-        """Answered without a signed-in session (public, or authenticated by an API key)."""
-        return self.is_public or self.by_api_key
-
-    def allows(self, principal: Principal | None) -> bool:
-        if self.without_session:
-            return True
-        if principal is None:
-            return False
-        if self.any_signed_in:
-            return True
-        context = principal.context
-        if context is None:
-            return False
-        if context.kind is ContextKind.MEMBER:
-            return bool(self.member_roles & principal.roles)
-        return context.kind in self.contexts
-
-    def describe(self) -> str:
-        parts = []
-        if self.is_public:
-            parts.append("public" if self.throttle else "public(throttle=False)")
-        if self.by_api_key:
-            parts.append("api_key")
-        if self.any_signed_in:
-            parts.append("signed_in")
-        if self.member_roles:
-            parts.append(f"member({','.join(sorted(self.member_roles))})")
-        if self.contexts:
-            parts.append(f"roles({','.join(sorted(k.value for k in self.contexts))})")
-        return " | ".join(parts) or "nobody"
-
-
-def public(*, throttle: bool = True) -> Access:
-    """Anyone, signed in or not. ``throttle=False`` for static assets (never rate-limited)."""
-    return Access(is_public=True, throttle=throttle)
-
-
-def api_key() -> Access:
-    """A bearer-token API route: the handler (or its dependency) authenticates the API key itself."""
-    return Access(by_api_key=True, throttle=False)
-
-
-def signed_in() -> Access:
-    """Any signed-in person, whatever their active role (account pages, the role switcher)."""
-    return Access(any_signed_in=True)
 
 
 def member(*roles: MemberRole) -> Access:
@@ -192,23 +108,20 @@ def insurer() -> Access:
     return Access(contexts=frozenset({ContextKind.INSURER}))
 
 
-def access_of(handler: BaseRouteHandler) -> Access | None:
-    """The handler's declaration (its own, else its controller's or router's), or ``None``."""
-    rule = (handler.opt or {}).get(OPT_KEY)
-    if isinstance(rule, Access):
-        return rule
-    if _generated_options(handler):
-        return _OPTIONS
-    return None
-
-
-_OPTIONS = public()
-
-
-def _generated_options(handler: BaseRouteHandler) -> bool:
-    # Litestar answers OPTIONS on every path by itself (204 + the Allow header): no code of ours runs.
-    methods = getattr(handler, "http_methods", None)
-    return methods == {"OPTIONS"} and getattr(handler.fn, "__module__", "") == "litestar.routes.http"
+def allows(rule: Access, principal: Principal | None) -> bool:
+    """Does ``rule`` let this person (``None``: signed out) call the route?"""
+    if rule.without_session:
+        return True
+    if principal is None:
+        return False
+    if rule.any_signed_in:
+        return True
+    context = principal.context
+    if context is None:
+        return False
+    if context.kind is ContextKind.MEMBER:
+        return bool(rule.member_roles & principal.roles)
+    return context.kind in rule.contexts
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -221,10 +134,10 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         raise PermissionDeniedException(detail=_("You are not allowed to do this."))
     if rule.without_session:
         return
-    from portal.core.web import principal_of
+    from portal.identity.dependencies import principal_of
 
     principal = await principal_of(connection)
     if principal is None:
         raise NotAuthorizedException(detail=_("Please sign in."))
-    if not rule.allows(principal):
+    if not allows(rule, principal):
         raise PermissionDeniedException(detail=_("You are not allowed to do this."))

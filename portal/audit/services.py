@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,42 +21,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.core.actor import SYSTEM_ACTOR as SYSTEM_ACTOR
+from portal.core.actor import Actor as Actor
+from portal.core.actor import acting_as as acting_as
+from portal.core.actor import current_actor as current_actor
+from portal.core.actor import set_actor as set_actor
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.audit import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a person (``user_id``) or a job (``label`` like ``system:outbox``)."""
-
-    label: str
-    user_id: uuid.UUID | None = None
-    ip: str = ""
-    request_id: str = ""
-
-
-SYSTEM_ACTOR = Actor(label="system")
-_actor: ContextVar[Actor] = ContextVar("portal_audit_actor", default=SYSTEM_ACTOR)
-
-
-def set_actor(actor: Actor) -> None:
-    _actor.set(actor)
-
-
-def current_actor() -> Actor:
-    return _actor.get()
-
-
-@contextmanager
-def acting_as(actor: Actor) -> Iterator[None]:
-    token = _actor.set(actor)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
 
 
 def _canonical(entry: AuditEntry) -> bytes:

@@ -43,9 +43,10 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.audit import services as audit
-from portal.core.auth.ceremonies import (
+from portal.core.tenancy import Scope, scope_of, set_scope
+from portal.identity.ceremonies import (
     ALGORITHMS,
     CHALLENGE_TTL_S,
     SESSION_KEY,
@@ -56,7 +57,6 @@ from portal.core.auth.ceremonies import (
     check_client_data,
     take_ceremony,
 )
-from portal.core.tenancy import Scope, scope_of, set_scope
 from portal.models.identity import Passkey
 from portal.models.tenants import Invitation, User
 

@@ -6,7 +6,7 @@ import asyncio
 
 from sqlalchemy import select, text
 
-from portal.core.audit import services as audit
+from portal.audit import services as audit
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.audit import AuditEntry

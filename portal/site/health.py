@@ -9,7 +9,7 @@ from litestar import Request, get
 from litestar.response import Response
 from sqlalchemy import text
 
-from portal.core import access
+from portal.identity import access
 
 
 async def check_services(state: Any) -> dict[str, str]:
