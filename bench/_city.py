@@ -321,7 +321,7 @@ async def generate_city(db: str, tenants: int, *, seed: int = 7) -> City:
 
 class _History:
     """A year of a tenant's cycle as rows (self-checks, hazards, ledger entries), with the same rules for
-    deadlines as the portal (:mod:`portal.selfcheck.policy`)."""
+    deadlines as the portal (:mod:`portal.selfcheck.deadlines`)."""
 
     def __init__(self, now: datetime) -> None:
         self.now = now
@@ -347,7 +347,7 @@ class _History:
     def add(
         self, rnd: random.Random, n: int, tenant_id: uuid.UUID, joined: datetime, manager: uuid.UUID
     ) -> None:
-        from portal.selfcheck.policy import hazard_deadline, period_of, previous_period, signing_deadline
+        from portal.selfcheck.deadlines import hazard_deadline, period_of, previous_period, signing_deadline
 
         now = self.now
         current = period_of(now)

@@ -111,9 +111,9 @@ async def _page_queries(session: Any, tenant: _city.BenchTenant, member: _city.M
     ``dashboard.build`` (self-checks, hazards, patrols of key units, the ledger for managers and responsible
     persons), with the same arguments as the route."""
     from portal.core.tenancy import Scope
+    from portal.dashboard.routes import home_data
     from portal.identity import dependencies as web
     from portal.identity.principal import Context, ContextKind, Principal
-    from portal.tenants.routes import home_data
 
     person, roles = await web.load_person(session, member.user_id, tenant.id)
     if person is None or not roles:

@@ -19,13 +19,14 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import registry
-from portal.audit.routes import AuditPages
+from portal.audit.pages.routes import AuditPages
 from portal.config import Settings, get_settings
 from portal.core import rate_limits, web
 from portal.core.db import Database
 from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
+from portal.dashboard.routes import DashboardPages
 from portal.evidence.routes import EvidenceController, EvidencePages
 from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
@@ -34,19 +35,19 @@ from portal.identity.passkey_routes import PasskeyController
 from portal.identity.routes import AuthController
 from portal.identity.session_routes import SessionPages
 from portal.insurer.routes import InsurerKeyPages
+from portal.invitations.routes import InvitationPages, InviteLinkPages
 from portal.notify.routes import InboxPages
-from portal.selfcheck.accountability_routes import AccountabilityPages
-from portal.selfcheck.commitment_routes import CommitmentPages
-from portal.selfcheck.hazard_routes import HazardPages
-from portal.selfcheck.patrol_routes import PatrolPages
-from portal.selfcheck.public_routes import PublicPages
-from portal.selfcheck.report_routes import SelfCheckReportController
-from portal.selfcheck.routes import SelfCheckPages
-from portal.selfcheck.signing_routes import ReportSigning
+from portal.selfcheck.board.routes import PublicPages
+from portal.selfcheck.commitments.routes import CommitmentPages
+from portal.selfcheck.hazards.routes import HazardPages
+from portal.selfcheck.ledger.routes import AccountabilityPages
+from portal.selfcheck.monthly.routes import SelfCheckPages
+from portal.selfcheck.patrols.routes import PatrolPages
+from portal.selfcheck.reports.routes import SelfCheckReportController
+from portal.selfcheck.reports.signing_routes import ReportSigning
 from portal.site.health import health
 from portal.site.home import home
-from portal.tenants.invitation_routes import InvitationPages, InviteLinkPages
-from portal.tenants.roster_routes import RosterPages
+from portal.tenants.roster.routes import RosterPages
 from portal.tenants.routes import TenantApi, TenantPages
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SessionPages,
             PasskeyController,
             TenantPages,
+            DashboardPages,
             TenantApi,
             RosterPages,
             AuditPages,

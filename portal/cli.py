@@ -10,7 +10,8 @@ import click
 
 from portal.audit.cli import audit
 from portal.config import Settings, load_settings_or_exit
-from portal.selfcheck.cli import checklists, verify_report
+from portal.selfcheck.checklists.cli import checklists
+from portal.selfcheck.reports.cli import verify_report
 
 _settings = load_settings_or_exit
 

@@ -17,9 +17,11 @@ from portal.evidence import services as evidence
 from portal.models import metadata
 from portal.models.evidence import OwnerType
 from portal.notify import services as notify
-from portal.selfcheck import accountability_jobs
 from portal.selfcheck import evidence_owners as evidence_owners_of_cycle
-from portal.selfcheck import jobs as selfcheck_jobs
+from portal.selfcheck.hazards import services as hazards
+from portal.selfcheck.ledger import jobs as accountability_jobs
+from portal.selfcheck.ledger import services as ledger
+from portal.selfcheck.monthly import jobs as selfcheck_jobs
 from portal.tenants import jobs as tenant_jobs
 from portal.tenants import services as tenants
 
@@ -47,6 +49,9 @@ def install() -> None:
     scheduling.register("selfcheck.accountability", daily_key, accountability_jobs.accountability_job)
     scheduling.register("tenants.nightly_readiness", daily_key, tenant_jobs.nightly_readiness)
     scheduling.register("evidence.retention", daily_key, evidence_jobs.purge_expired)
+
+    # What a closed hazard settles at once: its entries in the accountability ledger.
+    hazards.when_closed(ledger.resolve_fixed)
 
     # Owners of evidence: how each finds its tenant inside the scope, when it stops taking photos, and
     # when its photos may be purged.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.core import clock
 from portal.core.db import Base
 
 
@@ -43,7 +43,6 @@ async def claim_run(session: AsyncSession, job: str, period_key: str) -> bool:
 
 # -- the registry of periodic jobs (domains register; the worker's scheduler enqueues them) -------------
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 Job = Callable[[AsyncSession, str], Awaitable[None]]
 JOBS: dict[str, tuple[Callable[[datetime], str], Job]] = {}
 
@@ -55,8 +54,8 @@ def register(name: str, period_key: Callable[[datetime], str], fn: Job) -> None:
 
 
 def daily_key(now: datetime) -> str:
-    return now.astimezone(SHANGHAI).strftime("%Y-%m-%d")
+    return now.astimezone(clock.zone()).strftime("%Y-%m-%d")
 
 
 def monthly_key(now: datetime) -> str:
-    return now.astimezone(SHANGHAI).strftime("%Y-%m")
+    return now.astimezone(clock.zone()).strftime("%Y-%m")

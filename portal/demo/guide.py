@@ -11,10 +11,11 @@ from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.grid import WardenAssignment
+from portal.models.identity import User
 from portal.models.insurer import InsurerUser
 from portal.models.selfcheck import SelfCheck, SelfCheckStatus
-from portal.models.tenants import MemberRole, Membership, RegulatorAssignment, Tenant, User
-from portal.selfcheck.policy import period_of, previous_period
+from portal.models.tenants import MemberRole, Membership, RegulatorAssignment, Tenant
+from portal.selfcheck.deadlines import period_of, previous_period
 
 ROLES = [
     ("responsible person / 消防安全责任人", MemberRole.RESPONSIBLE),

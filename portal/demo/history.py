@@ -43,13 +43,15 @@ import structlog.testing
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.core import clock
 from portal.demo.history_habits import HISTORY, base_code
 from portal.demo.history_simulation import Simulation
 from portal.demo.history_timeline import History, Unit, first_day, local
 from portal.models.grid import WardenAssignment
-from portal.models.tenants import Tenant, User
-from portal.selfcheck import patrols
-from portal.selfcheck.policy import SHANGHAI, period_of, previous_period
+from portal.models.identity import User
+from portal.models.tenants import Tenant
+from portal.selfcheck.deadlines import period_of, previous_period
+from portal.selfcheck.patrols import services as patrols
 
 if TYPE_CHECKING:
     from portal.demo.seed import DemoCity
@@ -114,14 +116,14 @@ async def build_history(session: AsyncSession, city: DemoCity, *, now: datetime 
         history.tenants.append(code)
         _onboarded_before(tenant, start)
     await session.flush()
-    last_day = end.astimezone(SHANGHAI).date()
+    last_day = end.astimezone(clock.zone()).date()
     for unit in sim.units:
         sim.plan_commitments(unit, start)
         for months_back in range(PERIODS, -1, -1):
             sim.plan_month(unit, periods[months_back], months_back)
         if patrols.patrols_required(unit.tenant):
-            sim.plan_patrols(unit, start.astimezone(SHANGHAI).date(), last_day)
-    sim.plan_daily_jobs(start.astimezone(SHANGHAI).date() + timedelta(days=1), last_day)
+            sim.plan_patrols(unit, start.astimezone(clock.zone()).date(), last_day)
+    sim.plan_daily_jobs(start.astimezone(clock.zone()).date() + timedelta(days=1), last_day)
     await sim.timeline.run()
     await session.flush()
     return history

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
+from portal.core import clock
 from portal.demo.history_habits import (
     COMMON_FAILURES,
     FATES,
@@ -33,13 +34,15 @@ from portal.demo.history_timeline import (
 )
 from portal.demo.phones import DemoPhones
 from portal.models.evidence import OwnerType
+from portal.models.identity import User
 from portal.models.selfcheck import Answer, ChecklistItem, Hazard, PatrolRound, Severity
-from portal.models.tenants import User
-from portal.selfcheck import accountability, jobs, patrols
-from portal.selfcheck import hazards as hz
-from portal.selfcheck import services as sc_services
-from portal.selfcheck.hazards import Action, ActorKind, HazardActor
-from portal.selfcheck.policy import SHANGHAI, signing_deadline
+from portal.selfcheck.deadlines import signing_deadline
+from portal.selfcheck.hazards import services as hz
+from portal.selfcheck.hazards.services import Action, ActorKind, HazardActor
+from portal.selfcheck.ledger import services as accountability
+from portal.selfcheck.monthly import jobs
+from portal.selfcheck.monthly import services as sc_services
+from portal.selfcheck.patrols import services as patrols
 
 REQUEST_ID = "demo-history"  # marks the audit entries of the replay (their ``at`` is when it ran)
 
@@ -95,7 +98,7 @@ class Simulation:
                 owner_id=owner_id,
                 content_type="image/jpeg",
                 size=len(data),
-                filename=f"IMG_{at.astimezone(SHANGHAI):%Y%m%d_%H%M%S}.jpg",
+                filename=f"IMG_{at.astimezone(clock.zone()):%Y%m%d_%H%M%S}.jpg",
                 uploader=uploader,
                 limits=self.limits,
             )
@@ -228,7 +231,7 @@ class Simulation:
 
     def _sitting_day(self, unit: Unit, period: str, months_back: int) -> datetime:
         rng = unit.rng
-        deadline = signing_deadline(period).astimezone(SHANGHAI).date()
+        deadline = signing_deadline(period).astimezone(clock.zone()).date()
         if months_back in unit.habits.late:
             day = deadline + timedelta(days=rng.randint(2, 10))
         else:  # the last ten days of the month or the first days of the next, before the deadline
@@ -305,9 +308,9 @@ class Simulation:
 
     def plan_commitments(self, unit: Unit, start: datetime) -> None:
         """Each year the history touches, the unit's commitment is prepared and signed in its first days."""
-        first_year = start.astimezone(SHANGHAI).year
-        for year in range(first_year, self.timeline.end.astimezone(SHANGHAI).year + 1):
-            day = max(start.astimezone(SHANGHAI).date(), date(year, 1, 2)) + timedelta(days=1)
+        first_year = start.astimezone(clock.zone()).year
+        for year in range(first_year, self.timeline.end.astimezone(clock.zone()).year + 1):
+            day = max(start.astimezone(clock.zone()).date(), date(year, 1, 2)) + timedelta(days=1)
             at = local(day, 9, 30)  # not from unit.rng: the months planned after must not change
 
             async def run(when: datetime, year: int = year) -> None:

@@ -13,10 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
+from portal.core import clock
 from portal.demo.history_habits import Habits
-from portal.models.tenants import Tenant, User
-from portal.selfcheck.hazards import ActorKind, HazardActor
-from portal.selfcheck.policy import SHANGHAI
+from portal.models.identity import User
+from portal.models.tenants import Tenant
+from portal.selfcheck.hazards.services import ActorKind, HazardActor
 
 # -- the result ------------------------------------------------------------------------------------
 
@@ -67,7 +68,7 @@ class Timeline:
 
 
 def local(day: date, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime.combine(day, time(hour, minute), SHANGHAI).astimezone(UTC)
+    return datetime.combine(day, time(hour, minute), clock.zone()).astimezone(UTC)
 
 
 def first_day(period: str) -> date:
@@ -112,7 +113,7 @@ def photo_bytes(rng: random.Random, at: datetime) -> bytes:
     draw.rectangle((left, 60, left + 70, 180), fill=(rng.randint(60, 110), 70, 60))  # a door
     draw.rectangle((left + 10, 35, left + 60, 52), fill=(20, 150, 70))  # the green exit sign above it
     exif = Image.Exif()
-    stamp = at.astimezone(SHANGHAI).strftime("%Y:%m:%d %H:%M:%S")
+    stamp = at.astimezone(clock.zone()).strftime("%Y:%m:%d %H:%M:%S")
     exif[0x0132] = stamp
     sub = exif.get_ifd(0x8769)
     sub[0x9003] = stamp

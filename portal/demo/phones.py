@@ -18,10 +18,13 @@ from portal.config import Settings
 from portal.demo.softauthn import SoftAuthenticator
 from portal.identity import passkeys
 from portal.identity.ceremonies import Ceremony
+from portal.models.identity import User
 from portal.models.selfcheck import Commitment, Signature
-from portal.models.tenants import Tenant, User
-from portal.selfcheck import commitments, reports, signing
-from portal.selfcheck import services as sc_services
+from portal.models.tenants import Tenant
+from portal.selfcheck.commitments import services as commitments
+from portal.selfcheck.monthly import services as sc_services
+from portal.selfcheck.reports import services as reports
+from portal.selfcheck.signing import services as signing
 
 PHONE_NAME = "演示手机 (demo phone)"
 

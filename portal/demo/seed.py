@@ -21,6 +21,7 @@ from portal.core.tenancy import Scope
 from portal.grid import services as grid_services
 from portal.insurer import services as insurer_services
 from portal.models.grid import Committee, Grid
+from portal.models.identity import User
 from portal.models.insurer import ConsentScope, Insurer
 from portal.models.tenants import (
     Jurisdiction,
@@ -29,7 +30,6 @@ from portal.models.tenants import (
     Tenant,
     TenantKind,
     UnitCategory,
-    User,
 )
 from portal.tenants import services as tenant_services
 
@@ -189,9 +189,9 @@ async def seed_cycle(session: AsyncSession, city: DemoCity) -> None:
     """The checklist catalogue, and this month's (and last month's) self-checks for every tenant."""
     from datetime import UTC, datetime
 
-    from portal.selfcheck.catalogue import load_catalogue
-    from portal.selfcheck.jobs import open_periods
-    from portal.selfcheck.policy import period_of
+    from portal.selfcheck.checklists.services import load_catalogue
+    from portal.selfcheck.deadlines import period_of
+    from portal.selfcheck.monthly.jobs import open_periods
 
     await load_catalogue(session)
     await open_periods(session, period_of(datetime.now(UTC)))

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import puremagic
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
+from portal.core import clock
 from portal.evidence import heic
 
 JPEG, PNG, WEBP, HEIC, PDF = "image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"
@@ -243,7 +244,7 @@ def _decode_heic(data: bytes, *, max_pixels: int, edge: int | None) -> heic.Deco
         raise Rejected(exc.code, str(exc)) from exc
 
 
-def derive(data: bytes, *, local_tz: str = "Asia/Shanghai") -> Derived:
+def derive(data: bytes, *, local_tz: str | None = None) -> Derived:
     """Display and thumbnail JPEGs (no metadata) plus what EXIF says. Input must have passed inspect()."""
     # The slot covers the decode only: once the decoded picture is closed, what is left (turning and
     # encoding the 1024 px picture, the thumbnail) needs 3 MiB, and runs beside the next photo's decode.
@@ -290,7 +291,7 @@ def _dms(value: object, ref: object) -> float | None:
     return round(degrees, 7)
 
 
-def _when(raw: object, offset: object, local_tz: str) -> datetime | None:
+def _when(raw: object, offset: object, local_tz: str | None) -> datetime | None:
     text = _text(raw)
     if not text:
         return None
@@ -299,7 +300,7 @@ def _when(raw: object, offset: object, local_tz: str) -> datetime | None:
     except ValueError:
         return None
     off = _text(offset)
-    tz: timezone | ZoneInfo = ZoneInfo(local_tz)
+    tz: timezone | ZoneInfo = ZoneInfo(local_tz) if local_tz else clock.zone()  # EXIF times have no zone
     if off and len(off) == 6 and off[0] in "+-" and off[3] == ":":
         try:
             sign = 1 if off[0] == "+" else -1
@@ -309,7 +310,7 @@ def _when(raw: object, offset: object, local_tz: str) -> datetime | None:
     return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
-def read_exif(im: Image.Image, local_tz: str = "Asia/Shanghai") -> PhotoMeta:
+def read_exif(im: Image.Image, local_tz: str | None = None) -> PhotoMeta:
     """Capture time (UTC; the phone's own offset if it wrote one, else ``local_tz``), camera, GPS."""
     try:
         exif = im.getexif()

@@ -49,7 +49,7 @@ class EvidenceError(ValueError):
 class Limits:
     max_upload: int
     quota: int
-    local_tz: str = "Asia/Shanghai"
+    local_tz: str | None = None  # None: the display time zone
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -338,7 +338,7 @@ async def _put_replacing(storage: ObjectStorage, key: str, data: bytes) -> None:
 
 
 async def process_object(
-    session: AsyncSession, storage: ObjectStorage, object_id: uuid.UUID, *, local_tz: str = "Asia/Shanghai"
+    session: AsyncSession, storage: ObjectStorage, object_id: uuid.UUID, *, local_tz: str | None = None
 ) -> StoredObject | None:
     """Make the display and thumbnail JPEGs (no metadata) and read EXIF into columns. Idempotent."""
     obj = await session.get(StoredObject, object_id)
@@ -364,7 +364,7 @@ async def process_handler(session: AsyncSession, payload: dict[str, Any]) -> Non
         session,
         current_storage(),
         uuid.UUID(payload["object_id"]),
-        local_tz=payload.get("tz") or "Asia/Shanghai",
+        local_tz=payload.get("tz") or None,
     )
 
 

@@ -42,7 +42,7 @@ def jinja_environment(settings: Settings) -> Environment:
     tz = ZoneInfo(settings.display_timezone)
 
     def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-        # Stored in UTC, shown in the display zone (Asia/Shanghai by default).
+        # Stored in UTC, shown in the display zone (PORTAL_DISPLAY_TIMEZONE).
         return value.astimezone(tz).strftime(fmt) if value else ""
 
     def localized(obj: Any, field: str) -> str:

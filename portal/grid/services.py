@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
-from portal.models.tenants import Jurisdiction, JurisdictionLevel, User
+from portal.models.identity import User
+from portal.models.tenants import Jurisdiction, JurisdictionLevel
 from portal.tenants.services import TenancyError
 
 

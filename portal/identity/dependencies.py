@@ -109,7 +109,8 @@ def _person_statements() -> tuple[AnySelect, AnySelect]:
     in the same statement (LEFT JOIN: one row per role, or one row with no role when the membership is
     gone); the tenancy scope adds its criterion to the join's ON clause, so the account row is still found
     and a foreign membership is never seen."""
-    from portal.models.tenants import Membership, User
+    from portal.models.identity import User
+    from portal.models.tenants import Membership
 
     person = (
         User.id,

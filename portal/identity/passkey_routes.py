@@ -20,15 +20,13 @@ from litestar.response import Redirect, Template
 
 from portal.config import Settings
 from portal.core.i18n import N_, _
-from portal.core.tenancy import Scope
 from portal.core.web import DB, page
-from portal.identity import access, passkeys
+from portal.identity import access, passkeys, services
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_schemas import CredentialSubmission, RenameForm
-from portal.identity.principal import contexts_for
 from portal.identity.routes import _safe_next, home_of
 from portal.identity.sessions import start_session
-from portal.models.tenants import User
+from portal.models.identity import User
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
@@ -102,8 +100,7 @@ class PasskeyController(Controller):
             signed_in = await passkeys.authenticate(db, settings, ceremony, data.credential)
         except passkeys.PasskeyError as exc:
             return passkey_error(exc)
-        async with request.app.state.db.session(Scope.system("passkey sign-in: roles")) as sys:
-            contexts = await contexts_for(sys, signed_in.user.id)
+        contexts = await services.roles_of(request.app.state.db, signed_in.user.id, "passkey sign-in")
         chosen = start_session(request, signed_in.user, contexts, "passkey")
         target = data.next if data.next not in ("", "/") else home_of(chosen)
         return Response({"redirect": _safe_next(target)})

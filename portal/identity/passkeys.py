@@ -57,8 +57,8 @@ from portal.identity.ceremonies import (
     check_client_data,
     take_ceremony,
 )
-from portal.models.identity import Passkey
-from portal.models.tenants import Invitation, User
+from portal.models.identity import Passkey, User
+from portal.models.tenants import Invitation
 
 # The ceremony names the routes reach through this module (they live in ``ceremonies.py``).
 __all__ = [

@@ -55,8 +55,9 @@ class Principal:
 async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Context]:
     """Every role the user holds. Reads memberships and consents across tenants: run under system scope."""
     from portal.models.grid import Committee, CommitteeStaff, WardenAssignment
+    from portal.models.identity import User
     from portal.models.insurer import Insurer, InsurerUser
-    from portal.models.tenants import Jurisdiction, Membership, RegulatorAssignment, Tenant, User
+    from portal.models.tenants import Jurisdiction, Membership, RegulatorAssignment, Tenant
 
     out: list[Context] = []
     rows = await session.execute(

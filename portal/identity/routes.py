@@ -12,11 +12,10 @@ from litestar.response import Redirect, Template
 
 from portal.core import i18n
 from portal.core.i18n import N_, _
-from portal.core.tenancy import Scope
 from portal.core.web import DB, page
 from portal.identity import access, services
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.principal import Context, ContextKind, contexts_for
+from portal.identity.principal import Context, ContextKind
 from portal.identity.sessions import start_session
 
 
@@ -55,8 +54,7 @@ class AuthController(Controller):
         settings = request.app.state.settings
         users = []
         if services.demo_sign_in_allowed(settings):
-            async with request.app.state.db.session(Scope.system("demo sign-in page")) as session:
-                users = await services.demo_users(session)
+            users = await services.demo_users(request.app.state.db)
         return page(
             request,
             "auth/signin_notice.html" if notice in NOTICES else "signin.html",
@@ -75,11 +73,10 @@ class AuthController(Controller):
         settings = request.app.state.settings
         if not services.demo_sign_in_allowed(settings):
             raise NotFoundException()
-        async with request.app.state.db.session(Scope.system("demo sign-in")) as session:
-            user = await services.find_user(session, str(data.get("login", "")))
-            if user is None:
-                raise NotFoundException()
-            contexts = await contexts_for(session, user.id)
+        found = await services.demo_person(request.app.state.db, str(data.get("login", "")))
+        if found is None:
+            raise NotFoundException()
+        user, contexts = found
         chosen = start_session(request, user, contexts, "demo", ctx=str(data.get("ctx", "")))
         return Redirect(
             path=_safe_next(str(data.get("next") or ""))
@@ -96,8 +93,7 @@ class AuthController(Controller):
     @get("/switch", opt=access.signed_in())
     async def switch_page(self, request: Request, principal: CurrentPrincipal) -> Template:
         me = require_principal(principal)
-        async with request.app.state.db.session(Scope.system("context switcher")) as session:
-            contexts = await contexts_for(session, me.user_id)
+        contexts = await services.roles_of(request.app.state.db, me.user_id, "context switcher")
         return page(request, "switch.html", contexts=contexts, active=me.context)
 
     @post("/switch", opt=access.signed_in())
@@ -108,8 +104,7 @@ class AuthController(Controller):
         data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect:
         me = require_principal(principal)
-        async with request.app.state.db.session(Scope.system("context switcher")) as session:
-            contexts = await contexts_for(session, me.user_id)
+        contexts = await services.roles_of(request.app.state.db, me.user_id, "context switcher")
         chosen = next((c for c in contexts if c.token == data.get("ctx")), None)
         if chosen is None:
             raise PermissionDeniedException(detail=_("You do not hold this role."))

@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.config import Settings
+from portal.core.db import Database
 from portal.core.tenancy import Scope, scope_of, set_scope
 from portal.identity.principal import Context, contexts_for
-from portal.models.tenants import User
+from portal.models.identity import User
 
 
 class DemoSignInRefused(PermissionError):
@@ -31,20 +32,34 @@ class DemoUser:
     contexts: list[Context]
 
 
-async def demo_users(session: AsyncSession) -> list[DemoUser]:
+async def roles_of(db: Database, user_id: uuid.UUID, reason: str) -> list[Context]:
+    """Every role the person holds, across tenants. The request's scope sees one tenant at most, so this
+    read opens the system scope for itself, with ``reason`` in the log (signing in, switching roles,
+    recovering an account)."""
+    async with db.session(Scope.system(f"{reason}: the person's roles")) as session:
+        return await contexts_for(session, user_id)
+
+
+async def demo_users(db: Database) -> list[DemoUser]:
     """Every user with the roles they hold, for the one-click demo sign-in page (system scope)."""
-    users = (
-        (await session.execute(select(User).where(User.active.is_(True)).order_by(User.login)))
-        .scalars()
-        .all()
-    )
-    return [DemoUser(u.id, u.login, u.display_name, await contexts_for(session, u.id)) for u in users]
+    async with db.session(Scope.system("demo sign-in page")) as session:
+        users = (
+            (await session.execute(select(User).where(User.active.is_(True)).order_by(User.login)))
+            .scalars()
+            .all()
+        )
+        return [DemoUser(u.id, u.login, u.display_name, await contexts_for(session, u.id)) for u in users]
 
 
-async def find_user(session: AsyncSession, login: str) -> User | None:
-    return (
-        await session.execute(select(User).where(User.login == login, User.active.is_(True)))
-    ).scalar_one_or_none()
+async def demo_person(db: Database, login: str) -> tuple[User, list[Context]] | None:
+    """The active person with ``login`` and their roles, for demo sign-in (system scope); ``None``: none."""
+    async with db.session(Scope.system("demo sign-in")) as session:
+        user = (
+            await session.execute(select(User).where(User.login == login, User.active.is_(True)))
+        ).scalar_one_or_none()
+        if user is None:
+            return None
+        return user, await contexts_for(session, user.id)
 
 
 async def set_locale(session: AsyncSession, user_id: uuid.UUID, locale: str) -> None:

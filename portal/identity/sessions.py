@@ -51,7 +51,7 @@ from portal.core.tenancy import scope_of, set_scope
 from portal.identity.principal import Context
 
 if TYPE_CHECKING:
-    from portal.models.tenants import User
+    from portal.models.identity import User
 
 log = structlog.get_logger("portal.sessions")
 
@@ -124,7 +124,7 @@ def session_refused(
 
 async def sign_out_everywhere(session: AsyncSession, user_id: uuid.UUID) -> datetime:
     """End every session of this person, on every device (this one included); audited."""
-    from portal.models.tenants import User
+    from portal.models.identity import User
 
     user = await session.get(User, user_id)
     if user is None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.models.identity import User
 from portal.models.insurer import Consent, ConsentScope, Insurer, InsurerUser
-from portal.models.tenants import Tenant, User
+from portal.models.tenants import Tenant
 
 
 async def add_insurer(

@@ -11,7 +11,7 @@ from portal.core.scheduling import ScheduledRun
 from portal.models.audit import AuditChainHead, AuditEntry
 from portal.models.evidence import Evidence, StoredObject, UploadSlot
 from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
-from portal.models.identity import ApiKey, Passkey, SessionRecord
+from portal.models.identity import ApiKey, Passkey, SessionRecord, User
 from portal.models.insurer import Consent, Insurer, InsurerUser
 from portal.models.notify import Notification
 from portal.models.selfcheck import (
@@ -24,7 +24,7 @@ from portal.models.selfcheck import (
     SelfCheck,
     SelfCheckAnswer,
 )
-from portal.models.tenants import Invitation, Jurisdiction, Membership, RegulatorAssignment, Tenant, User
+from portal.models.tenants import Invitation, Jurisdiction, Membership, RegulatorAssignment, Tenant
 
 __all__ = [
     "AccountabilityEntry",

@@ -1,16 +1,19 @@
-"""Identity tables: passkeys, the database session store, insurer API keys."""
+"""Identity tables: people, their passkeys, the database session store, insurer API keys."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, LargeBinary, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
+
+if TYPE_CHECKING:  # relationships resolve by class name on the shared registry
+    from portal.models.tenants import Membership
 
 
 class Passkey(Base):
@@ -60,3 +63,21 @@ class ApiKey(Base):
 
 
 __all__ = ["Any", "ApiKey", "Passkey", "SessionRecord"]
+
+
+class User(Base):
+    """A person. Not tenant-owned: one person may hold roles in several tenants, grids and offices."""
+
+    __tablename__ = "user_account"
+    login: Mapped[str] = mapped_column(String(120), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str | None] = mapped_column(String(8))
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    # Sessions signed in before this moment are void ("sign out everywhere", a revoked passkey...).
+    sessions_valid_after: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+    # Loading it goes through the scope like any query: a user sees only the memberships in scope.
+    memberships: Mapped[list[Membership]] = relationship(viewonly=True, lazy="raise")

@@ -220,7 +220,7 @@ class Patrol(Base, TenantScoped):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenant.id", ondelete="CASCADE"), index=True)
     checklist_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checklist.id"))
     round: Mapped[PatrolRound] = mapped_column(_enum(PatrolRound, "patrol_round"))
-    day: Mapped[str] = mapped_column(String(10), index=True)  # Asia/Shanghai date, e.g. 2026-11-23
+    day: Mapped[str] = mapped_column(String(10), index=True)  # display-zone date, e.g. 2026-11-23
     at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     patroller_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     # {"KEY-P-01": {"answer": "pass", "note": ""}, ...}: a patrol is short and read as a whole.

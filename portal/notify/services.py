@@ -16,8 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n, outbox
+from portal.models.identity import User
 from portal.models.notify import Notification
-from portal.models.tenants import User
 from portal.notify.senders import current_sender
 
 log = structlog.get_logger("portal.notify")

@@ -1,37 +1,26 @@
-"""Tenant pages and the tenancy JSON API. Parse, authorise (by scope), call a service, render."""
+"""The tenant list and the tenancy JSON API. Parse, authorise (by scope), call a service, render."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.core.i18n import _
 from portal.core.web import DB, page
 from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.principal import ContextKind, Principal
+from portal.identity.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
 from portal.models.tenants import Tenant
-from portal.selfcheck import accountability
-from portal.selfcheck.accountability_routes import LEDGER_ACCESS
-from portal.tenants import charts, dashboard, services
-from portal.tenants.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
-from portal.tenants.roster_routes import ROSTER_ACCESS
+from portal.tenants import services
 from portal.tenants.schemas import TenantOut, TenantPage
 
 PAGE_SIZE = 25
 # Who may ask at all (the scope then decides which tenants they see; another tenant's id is a 404).
 IN_SCOPE = access.member() | access.cross_tenant()
-# The tenant's own page shows its roster (names): not for insurers, who read risk status through the API.
-TENANT_PAGE = access.member() | access.cross_tenant(
-    ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
-)
 
 
 def _out(t: Tenant) -> TenantOut:
@@ -48,53 +37,9 @@ def _out(t: Tenant) -> TenantOut:
     )
 
 
-@dataclass(frozen=True)
-class HomeData:
-    tenant: Tenant
-    members: list[services.RosterEntry]
-    dash: dashboard.Dashboard
-
-
-async def home_data(db: AsyncSession, me: Principal, tenant_id: uuid.UUID) -> HomeData | None:
-    """Everything the tenant's home page reads from the database (``None``: foreign or missing).
-
-    Apart from the route so that ``bench/tenancy.py`` times exactly the page's queries, not a copy of them.
-    """
-    tenant = await services.get_tenant(db, tenant_id)
-    if tenant is None:
-        return None
-    members = await services.roster(db, tenant.id)
-    await record_cross_tenant_read(db, me, [tenant.id], TENANT_READ, detail={"via": "web"})
-    # Each part of the dashboard is shown to whoever may open the page it links to.
-    figures = await dashboard.build(db, tenant, with_ledger=access.allows(LEDGER_ACCESS, me))
-    return HomeData(tenant, members, figures)
-
-
 class TenantPages(Controller):
     path = "/"
     include_in_schema = False
-
-    @get("/t/{tenant_id:uuid}", opt=TENANT_PAGE)
-    async def tenant_home(
-        self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
-    ) -> Template:
-        me = require_principal(principal)
-        data = await home_data(db, me, tenant_id)
-        if data is None:
-            raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
-        return page(
-            request,
-            "tenants/home.html",
-            tenant=data.tenant,
-            members=data.members,
-            dash=data.dash,
-            chart=charts.compliance_chart(data.dash.months, described_by=charts.TABLE_ID),
-            outcome_names=charts.outcome_names(),
-            kinds={k: _(v) for k, v in accountability.KIND_LABELS.items()},
-            steps={k: _(v) for k, v in accountability.STEP_LABELS.items()},
-            can_manage_roster=access.allows(ROSTER_ACCESS, me),
-            is_member=access.allows(access.member(), me),
-        )
 
     @get("/tenants", opt=IN_SCOPE)
     async def tenant_list(

@@ -17,6 +17,7 @@ from portal.core import outbox
 from portal.core.db import AnySelect
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc
+from portal.models.identity import User
 from portal.models.tenants import (
     Jurisdiction,
     JurisdictionLevel,
@@ -25,7 +26,6 @@ from portal.models.tenants import (
     Tenant,
     TenantKind,
     UnitCategory,
-    User,
 )
 
 READINESS_TOPIC = "tenants.recompute_readiness"

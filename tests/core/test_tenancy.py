@@ -8,7 +8,8 @@ from sqlalchemy.orm import selectinload
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope, ScopeMissing, ScopeViolation
-from portal.models.tenants import MemberRole, Membership, Tenant, User
+from portal.models.identity import User
+from portal.models.tenants import MemberRole, Membership, Tenant
 from tests.fixtures.factories import World, build_world
 
 

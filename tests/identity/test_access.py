@@ -27,7 +27,8 @@ from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal
 from portal.identity.principal import Context, ContextKind, Principal
 from portal.models.audit import AuditEntry
-from portal.models.tenants import MemberRole, User
+from portal.models.identity import User
+from portal.models.tenants import MemberRole
 from portal.tenants import services as tenant_services
 from tests.fixtures.databases import make_settings
 from tests.fixtures.factories import World

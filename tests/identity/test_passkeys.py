@@ -18,8 +18,7 @@ from portal.demo.softauthn import SoftAuthenticator
 from portal.identity import passkeys
 from portal.identity.passkey_routes import MESSAGES
 from portal.models.audit import AuditEntry
-from portal.models.identity import Passkey
-from portal.models.tenants import User
+from portal.models.identity import Passkey, User
 from portal.tenants import services as ts
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in

@@ -27,8 +27,7 @@ from portal.core.tenancy import Scope
 from portal.identity.session_store import DatabaseStore
 from portal.identity.sessions import COOKIE, SessionPolicy, session_refused
 from portal.models.audit import AuditEntry
-from portal.models.identity import SessionRecord
-from portal.models.tenants import User
+from portal.models.identity import SessionRecord, User
 from tests.fixtures.brokers import require_broker
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in

@@ -20,8 +20,8 @@ from portal.core import outbox
 from portal.core.db import Database
 from portal.core.outbox import OutboxMessage
 from portal.core.tenancy import Scope
+from portal.models.identity import User
 from portal.models.notify import Notification
-from portal.models.tenants import User
 from portal.notify import senders, services
 from tests.fixtures.factories import World
 from tests.fixtures.services import free_port

@@ -22,7 +22,8 @@ from portal.core import outbox
 from portal.core.db import Database
 from portal.core.outbox import MAX_ATTEMPTS, OutboxMessage
 from portal.core.tenancy import Scope
-from portal.models.tenants import MemberRole, Tenant, User
+from portal.models.identity import User
+from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as ts
 from portal.tenants.services import READINESS_TOPIC
 from tests.fixtures.brokers import LiveWorker, eventually

@@ -15,7 +15,8 @@ from portal.core.db import Database
 from portal.core.outbox import OutboxMessage
 from portal.core.scheduling import ScheduledRun
 from portal.core.tenancy import Scope
-from portal.models.tenants import Tenant, User
+from portal.models.identity import User
+from portal.models.tenants import Tenant
 from portal.tenants import services as ts
 from portal.tenants.services import READINESS_TOPIC
 from tests.fixtures.factories import World

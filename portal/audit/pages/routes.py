@@ -1,0 +1,196 @@
+"""The audit page of a tenant: its chain newest first, filterable, with the chain's verification badge.
+
+Who may read it: the tenant's manager and responsible person, and a regulator whose jurisdiction holds the
+tenant (that read is itself recorded in the chain). Staff, wardens, committees and insurers may not (403
+when the tenant is in their scope); a tenant outside the scope answers 404 like every foreign object.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, get
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit import queries
+from portal.audit import services as audit
+from portal.core.i18n import N_, _
+from portal.core.web import DB, page
+from portal.identity import access
+from portal.identity.dependencies import CurrentPrincipal, require_principal
+from portal.identity.principal import ContextKind, Principal
+from portal.identity.reads import AUDIT_READ, record_cross_tenant_read
+from portal.models.tenants import MemberRole, Tenant
+from portal.tenants import services as tenant_services
+
+PAGE_SIZE = 25
+READER_ROLES = frozenset({MemberRole.RESPONSIBLE.value, MemberRole.MANAGER.value})
+# The guard checks the role; the handler still finds the tenant through the scope (404 outside it).
+READERS = access.member(MemberRole.RESPONSIBLE, MemberRole.MANAGER) | access.cross_tenant(
+    ContextKind.REGULATOR
+)
+
+# A label per known action; an action not listed here is shown as recorded.
+ACTION_LABELS: dict[str, str] = {
+    "tenant.registered": N_("Unit registered on the platform"),
+    "tenant.read": N_("Unit viewed from outside"),
+    "tenant.list_read": N_("Unit listed from outside"),
+    "audit.read": N_("Audit log viewed from outside"),
+    "member.added": N_("Person joined"),
+    "user.locale_changed": N_("Language changed"),
+    "invitation.created": N_("Invitation created"),
+    "invitation.recovery_created": N_("Recovery invitation created"),
+    "invitation.revoked": N_("Invitation revoked"),
+    "invitation.accepted": N_("Invitation accepted"),
+    "auth.signed_in": N_("Signed in"),
+    "auth.passkey_added": N_("Passkey added"),
+    "auth.passkey_renamed": N_("Passkey renamed"),
+    "auth.passkey_revoked": N_("Passkey revoked"),
+    "auth.passkeys_revoked_all": N_("All passkeys revoked"),
+    "checklist.published": N_("Checklist published"),
+    "selfcheck.created": N_("Monthly self-check started"),
+    "selfcheck.submitted": N_("Monthly self-check submitted"),
+    "selfcheck.signed": N_("Monthly self-check signed"),
+    "hazard.opened": N_("Hazard reported"),
+    "hazard.start": N_("Hazard rectification started"),
+    "hazard.submit_fix": N_("Hazard fix submitted for verification"),
+    "hazard.verify": N_("Hazard fix verified, hazard closed"),
+    "hazard.reject": N_("Hazard fix rejected"),
+    "hazard.fix_on_the_spot": N_("Hazard fixed on the spot"),
+    "hazard.assigned": N_("Person named to rectify a hazard"),
+    "commitment.prepared": N_("Annual commitment prepared"),
+    "tenant.public_phone_changed": N_("Contact phone on the public board changed"),
+    "commitment.signed": N_("Annual commitment signed"),
+    "accountability.opened": N_("Accountability entry recorded"),
+    "accountability.escalated": N_("Accountability entry escalated"),
+    "accountability.resolved": N_("Accountability entry resolved"),
+    "evidence.added": N_("Photo or document added"),
+    "evidence.purged": N_("Photo or document deleted after the retention period"),
+    "patrol.logged": N_("Patrol logged"),
+    "member.role_changed": N_("Role changed"),
+    "member.removed": N_("Person removed from the unit"),
+    "auth.signout_everywhere": N_("Signed out everywhere"),
+    "insurer.api_key_created": N_("Insurer API key created"),
+    "insurer.api_key_revoked": N_("Insurer API key revoked"),
+}
+
+
+def action_label(action: str) -> str:
+    label = ACTION_LABELS.get(action)
+    return _(label) if label else action
+
+
+def detail_text(detail: dict[str, Any] | None, limit: int = 60) -> str:
+    """``key: value`` pairs of an entry's detail, each value cut short, for one muted line."""
+    parts = []
+    for key, value in sorted((detail or {}).items()):
+        if value in (None, "", [], {}):
+            continue
+        text = str(value)
+        parts.append(f"{key}: {text if len(text) <= limit else text[: limit - 1] + '…'}")
+    return " · ".join(parts)
+
+
+def _parse_day(raw: str | None, field: str) -> date | None:
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValidationException(detail=f"{field}: expected a date like 2026-11-23") from exc
+
+
+async def _readable_tenant(db: AsyncSession, me: Principal, tenant_id: uuid.UUID) -> Tenant:
+    """The tenant whose audit log ``me`` may read, or 404 (outside the scope) / 403 (a role that may not)."""
+    if me.context is None or me.scope is None:
+        raise NotFoundException()
+    tenant = await tenant_services.get_tenant(db, tenant_id)
+    if tenant is None:
+        raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
+    kind = me.context.kind
+    if kind is ContextKind.REGULATOR:
+        return tenant
+    if kind is ContextKind.MEMBER and me.roles & READER_ROLES:
+        return tenant
+    raise PermissionDeniedException(
+        detail=_("Only the unit's manager, its responsible person and its regulator may read its audit log.")
+    )
+
+
+class AuditPages(Controller):
+    path = "/t/{tenant_id:uuid}/audit"
+    include_in_schema = False
+
+    @get("/", opt=READERS)
+    async def audit_page(
+        self,
+        request: Request,
+        db: DB,
+        principal: CurrentPrincipal,
+        tenant_id: FromPath[uuid.UUID],
+        action: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        actor: Annotated[str | None, QueryParameter(max_length=400)] = None,
+        date_from: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
+        date_to: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
+        page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
+    ) -> Template:
+        me = require_principal(principal)
+        tenant = await _readable_tenant(db, me, tenant_id)
+        flt = queries.EntryFilter(
+            action=queries.clean_text(action, 80),
+            actor=queries.clean_text(actor),
+            date_from=_parse_day(date_from, "from"),
+            date_to=_parse_day(date_to, "to"),
+        )
+        htmx = getattr(request, "htmx", None)
+        full_page = not (htmx and not htmx.boosted)
+        # The badge belongs to the full page; verifying reads the committed chain through its own session.
+        breaks = await audit.verify(request.app.state.db, tenant_id=tenant.id) if full_page else []
+        await record_cross_tenant_read(db, me, [tenant.id], AUDIT_READ, detail={"page": page_no})
+        tz = ZoneInfo(request.app.state.settings.display_timezone)
+        total = await queries.count_entries(db, tenant.id, flt, tz=tz)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page_no = min(page_no, pages)
+        entries = await queries.list_entries(
+            db, tenant.id, flt, tz=tz, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        actions = await queries.actions_in_chain(db, tenant.id) if full_page else []
+        if flt.action and flt.action not in actions:
+            actions.append(flt.action)
+        query = {
+            "action": flt.action,
+            "actor": flt.actor,
+            "from": flt.date_from.isoformat() if flt.date_from else "",
+            "to": flt.date_to.isoformat() if flt.date_to else "",
+        }
+
+        def page_url(number: int) -> str:
+            params = {k: v for k, v in query.items() if v}
+            return f"/t/{tenant.id}/audit?{urlencode({**params, 'page': number})}"
+
+        return page(
+            request,
+            "audit/page.html",
+            fragment="audit/_rows_fragment.html",
+            tenant=tenant,
+            entries=entries,
+            total=total,
+            page_no=page_no,
+            pages=pages,
+            page_url=page_url,
+            filters=query,
+            filtered=flt.active,
+            actions=actions,
+            action_label=action_label,
+            detail_text=detail_text,
+            first_break=breaks[0] if breaks else None,
+            timezone=request.app.state.settings.display_timezone,
+        )
