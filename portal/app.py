@@ -30,7 +30,7 @@ from portal.dashboard.routes import DashboardPages
 from portal.evidence.routes import EvidenceController, EvidencePages
 from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
-from portal.identity import access, dependencies, sessions
+from portal.identity import access, dependencies, reads, sessions
 from portal.identity.passkey_routes import PasskeyController
 from portal.identity.routes import AuthController
 from portal.identity.session_routes import SessionPages
@@ -174,6 +174,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             render_plugins=[_swagger()],
         ),
+        # Single-tenant reads from outside the tenant are recorded here, for every page (identity/reads.py).
+        before_request=reads.remember_request,
+        after_request=reads.record_page_read,
         exception_handlers={**web.EXCEPTION_HANDLERS, NotAuthorizedException: dependencies.sign_in_first},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import actor as audit
 from portal.core import i18n
+from portal.core.errors import NotAllowed
 from portal.core.i18n import _
 
 access_log = structlog.get_logger("portal.access")
@@ -117,10 +118,13 @@ _TITLES = {
 
 
 def error_response(request: Request, exc: Exception) -> Response[Any]:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if isinstance(exc, NotAllowed):  # a policy refused: its own translated reason ("only the manager...")
+        status, message = 403, exc.message
+    else:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        message = _(_TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400]))
     if status >= 500:
         structlog.get_logger("portal.error").error("unhandled", path=request.url.path, exc_info=exc)
-    message = _(_TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400]))
     # Validation errors carry the field problems; anything else stays generic (no stack traces, no oracles).
     detail = getattr(exc, "extra", None) if status == 400 else None
     # Headers the exception carries (e.g. RateLimit-* on a 429) go out with the answer.
@@ -138,6 +142,7 @@ def error_response(request: Request, exc: Exception) -> Response[Any]:
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    NotAllowed: error_response,  # a service's policy refused the action: 403 with the policy's reason
     HTTPException: error_response,
     NotFoundException: error_response,
     PermissionDeniedException: error_response,

@@ -12,24 +12,19 @@ from litestar.params import FromPath
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.audit.pages import policies as audit_policies
 from portal.core.i18n import _
 from portal.core.web import DB, page
 from portal.dashboard import charts
 from portal.dashboard import services as dashboard
-from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import ContextKind, Principal
-from portal.identity.reads import TENANT_READ, record_cross_tenant_read
+from portal.invitations import policies as invitation_policies
 from portal.models.tenants import Tenant
+from portal.selfcheck import policies as cycle_policies
 from portal.selfcheck.ledger import services as accountability
-from portal.selfcheck.ledger.routes import LEDGER_ACCESS
+from portal.tenants import policies as tenant_policies
 from portal.tenants import services
-from portal.tenants.roster.routes import ROSTER_ACCESS
-
-# The tenant's own page shows its roster (names): not for insurers, who read risk status through the API.
-TENANT_PAGE = access.member() | access.cross_tenant(
-    ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR
-)
 
 
 @dataclass(frozen=True)
@@ -48,9 +43,8 @@ async def home_data(db: AsyncSession, me: Principal, tenant_id: uuid.UUID) -> Ho
     if tenant is None:
         return None
     members = await services.roster(db, tenant.id)
-    await record_cross_tenant_read(db, me, [tenant.id], TENANT_READ, detail={"via": "web"})
     # Each part of the dashboard is shown to whoever may open the page it links to.
-    figures = await dashboard.build(db, tenant, with_ledger=access.allows(LEDGER_ACCESS, me))
+    figures = await dashboard.build(db, tenant, with_ledger=cycle_policies.may_read_ledger(me))
     return HomeData(tenant, members, figures)
 
 
@@ -58,7 +52,7 @@ class DashboardPages(Controller):
     path = "/"
     include_in_schema = False
 
-    @get("/t/{tenant_id:uuid}", opt=TENANT_PAGE)
+    @get("/t/{tenant_id:uuid}", opt=tenant_policies.TENANT_PAGE)
     async def tenant_home(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
@@ -76,6 +70,9 @@ class DashboardPages(Controller):
             outcome_names=charts.outcome_names(),
             kinds={k: _(v) for k, v in accountability.KIND_LABELS.items()},
             steps={k: _(v) for k, v in accountability.STEP_LABELS.items()},
-            can_manage_roster=access.allows(ROSTER_ACCESS, me),
-            is_member=access.allows(access.member(), me),
+            can_manage_roster=tenant_policies.may_manage_roster(me.member_roles),
+            can_read_ledger=cycle_policies.may_read_ledger(me),
+            can_read_audit=audit_policies.may_read_audit(me),
+            can_invite=invitation_policies.may_invite(me),
+            is_member=me.kind is ContextKind.MEMBER,
         )

@@ -38,11 +38,12 @@ from portal.models.identity import User
 from portal.models.selfcheck import Answer, ChecklistItem, Hazard, PatrolRound, Severity
 from portal.selfcheck.deadlines import signing_deadline
 from portal.selfcheck.hazards import services as hz
-from portal.selfcheck.hazards.services import Action, ActorKind, HazardActor
+from portal.selfcheck.hazards.services import Action
 from portal.selfcheck.ledger import services as accountability
 from portal.selfcheck.monthly import jobs
 from portal.selfcheck.monthly import services as sc_services
 from portal.selfcheck.patrols import services as patrols
+from portal.selfcheck.policies import ActorKind, HazardActor
 
 REQUEST_ID = "demo-history"  # marks the audit entries of the replay (their ``at`` is when it ran)
 

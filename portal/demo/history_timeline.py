@@ -17,7 +17,7 @@ from portal.core import clock
 from portal.demo.history_habits import Habits
 from portal.models.identity import User
 from portal.models.tenants import Tenant
-from portal.selfcheck.hazards.services import ActorKind, HazardActor
+from portal.selfcheck.policies import ActorKind, HazardActor
 
 # -- the result ------------------------------------------------------------------------------------
 

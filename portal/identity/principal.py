@@ -16,6 +16,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.tenancy import Scope
+from portal.models.tenants import MemberRole
 
 
 class ContextKind(enum.StrEnum):
@@ -50,6 +51,18 @@ class Principal:
     roles: frozenset[str] = frozenset()
     # Set when an insurer's system calls the API with a key instead of a person signing in.
     api_key_id: uuid.UUID | None = None
+
+    @property
+    def kind(self) -> ContextKind | None:
+        """The active role's kind (``None``: signed in without one)."""
+        return self.context.kind if self.context is not None else None
+
+    @property
+    def member_roles(self) -> frozenset[MemberRole]:
+        """In a member context, the roles held in that tenant; else none. What the policies read."""
+        if self.kind is not ContextKind.MEMBER:
+            return frozenset()
+        return frozenset(MemberRole(r) for r in self.roles)
 
 
 async def contexts_for(session: AsyncSession, user_id: uuid.UUID) -> list[Context]:

@@ -28,6 +28,7 @@ from portal.identity.principal import Context, ContextKind, Principal
 from portal.identity.routes import home_of
 from portal.identity.sessions import start_session
 from portal.invitations import acceptance as invitation_acceptance
+from portal.invitations import policies
 from portal.invitations import recovery as invitation_recovery
 from portal.invitations import services as invitations
 from portal.invitations.schemas import InviteForm, RecoveryForm
@@ -91,12 +92,7 @@ class InvitationPages(Controller):
 
     path = "/invitations"
     include_in_schema = False
-    # The roles that invite; ``invitations.side_of`` re-checks the role and finds the tenant or committee.
-    opt = (
-        access.member(MemberRole.RESPONSIBLE, MemberRole.MANAGER)
-        | access.cross_tenant(ContextKind.COMMITTEE)
-        | access.admin()
-    )
+    opt = policies.INVITERS
 
     async def _list_page(
         self,

@@ -13,9 +13,9 @@ from litestar.response import Template
 from portal.core.web import DB, page
 from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.reads import TENANT_LIST_READ, TENANT_READ, record_cross_tenant_read
+from portal.identity.reads import TENANT_LIST_READ, record_cross_tenant_read
 from portal.models.tenants import Tenant
-from portal.tenants import services
+from portal.tenants import policies, services
 from portal.tenants.schemas import TenantOut, TenantPage
 
 PAGE_SIZE = 25
@@ -50,7 +50,7 @@ class TenantPages(Controller):
         q: FromQuery[str | None] = None,
         page_no: Annotated[int, QueryParameter(name="page", ge=1, le=100_000)] = 1,
     ) -> Template:
-        require_principal(principal)
+        me = require_principal(principal)
         tenants, total = await services.list_tenants(
             db, offset=(page_no - 1) * PAGE_SIZE, limit=PAGE_SIZE, q=q
         )
@@ -67,6 +67,7 @@ class TenantPages(Controller):
             page_no=page_no,
             pages=pages,
             q=q or "",
+            can_open_tenant=policies.may_open_tenant_page(me),
         )
 
 
@@ -83,7 +84,6 @@ class TenantApi(Controller):
         tenant = await services.get_tenant(db, tenant_id)
         if tenant is None:
             raise NotFoundException()
-        await record_cross_tenant_read(db, principal, [tenant.id], TENANT_READ, detail={"via": "api"})
         return _out(tenant)
 
     @get("/", summary="Tenants in the caller's scope, paginated")

@@ -15,6 +15,8 @@ from sqlalchemy.orm import joinedload
 from portal.audit import services as audit
 from portal.core import outbox
 from portal.core.db import AnySelect
+from portal.core.errors import NotAllowed
+from portal.core.i18n import _
 from portal.core.tenancy import require_scope
 from portal.core.uscc import validate as validate_uscc
 from portal.models.identity import User
@@ -27,6 +29,7 @@ from portal.models.tenants import (
     TenantKind,
     UnitCategory,
 )
+from portal.tenants import policies
 
 READINESS_TOPIC = "tenants.recompute_readiness"
 
@@ -273,8 +276,10 @@ def clean_phone(raw: str) -> str | None:
     return phone
 
 
-async def set_public_phone(session: AsyncSession, tenant: Tenant, raw: str) -> str | None:
+async def set_public_phone(session: AsyncSession, tenant: Tenant, user_id: uuid.UUID, raw: str) -> str | None:
     """Publish (or, empty, withdraw) the contact phone shown on the tenant's public board."""
+    if not policies.may_edit_public_board(await roles_of(session, tenant.id, user_id)):
+        raise NotAllowed(_(policies.ONLY_ANSWERABLE_EDIT_BOARD))
     phone = clean_phone(raw)
     if phone == tenant.public_phone:
         return phone

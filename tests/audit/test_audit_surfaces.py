@@ -320,3 +320,28 @@ async def test_a_member_reading_its_own_tenant_leaves_no_read_entry(
     for path in (f"/t/{a.id}", "/tenants", f"/api/v1/tenants/{a.id}", "/api/v1/tenants/", f"/t/{a.id}/audit"):
         assert (await client.get(path)).status_code == 200, path
     assert len(await chain_of(database, a.id)) == before
+
+
+async def test_every_page_of_a_tenant_read_from_outside_is_recorded_without_the_page_asking(
+    client: AsyncTestClient, database: Database, world: World
+) -> None:
+    """One mechanism (identity/reads.py), not each route remembering: the hazard and self-check pages never
+    record anything themselves, and still leave their read; a page that answers 404 leaves none."""
+    a = world.tenants["a"]
+    regulator = world.users["regulator"]
+    await sign_in(client, regulator.login)
+    pages = {
+        "hazards": f"/t/{a.id}/hazards/",
+        "selfchecks": f"/t/{a.id}/selfchecks/",
+        "photos": f"/t/{a.id}/photos",
+    }
+    for name, path in pages.items():
+        assert (await client.get(path, headers={"X-Request-ID": f"walk-{name}"})).status_code == 200, path
+    missing = await client.get(f"/t/{a.id}/hazards/{uuid.uuid4()}", headers={"X-Request-ID": "walk-404"})
+    assert missing.status_code == 404
+    reads = {e.request_id: e for e in await chain_of(database, a.id) if e.actor_user_id == regulator.id}
+    for name in pages:
+        entry = reads[f"walk-{name}"]
+        assert (entry.action, entry.detail) == ("tenant.read", {"as": "regulator", "via": "web"})
+    assert "walk-404" not in reads
+    assert await audit.verify(database, tenant_id=a.id) == []

@@ -29,12 +29,13 @@ from portal.selfcheck.hazards import services as hz
 from portal.selfcheck.ledger import services as accountability
 from portal.selfcheck.monthly import services as sc_services
 from portal.selfcheck.patrols import services as patrols
+from portal.selfcheck.policies import ActorKind, HazardActor
 from portal.tenants import services as ts
 from tests.fixtures.factories import World, unique_uscc
 from tests.fixtures.web import sign_in
 
 SVG = "{http://www.w3.org/2000/svg}"
-MEMBER = hz.HazardActor(hz.ActorKind.MEMBER, None, can_verify=True)
+MEMBER = HazardActor(ActorKind.MEMBER, None, can_verify=True)
 
 
 def _periods(now: datetime, count: int) -> list[str]:

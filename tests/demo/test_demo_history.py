@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from portal.config import Settings
 from portal.core import clock
 from portal.core.db import Database
-from portal.core.migrate import upgrade
 from portal.core.tenancy import Scope
 from portal.demo import history as history_mod
 from portal.demo import history_habits
@@ -56,8 +55,7 @@ from portal.selfcheck.deadlines import period_of, previous_period
 from portal.selfcheck.hazards.services import TRANSITIONS, Action
 from portal.selfcheck.patrols import services as patrols
 from portal.selfcheck.reports import services as reports
-from tests.fixtures.databases import PG_HOST, PG_PORT, ROLES_SQL, _psql, make_settings
-from tests.fixtures.services import port_open, unavailable
+from tests.fixtures.databases import fresh_database
 
 SUBMITTED = (SelfCheckStatus.SUBMITTED, SelfCheckStatus.SIGNED)
 
@@ -65,25 +63,8 @@ SUBMITTED = (SelfCheckStatus.SUBMITTED, SelfCheckStatus.SIGNED)
 @pytest.fixture(scope="module")
 def own_settings(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """A fresh, migrated database for this module alone (see the module docstring)."""
-    tmp = tmp_path_factory.mktemp("demo-history")
-    if db_kind == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'demo.db'}"
-        upgrade(url)
-        yield make_settings(url, tmp)
-        return
-    if not port_open(PG_HOST, PG_PORT):
-        unavailable(f"PostgreSQL on {PG_HOST}:{PG_PORT}")
-    name = f"portal_demo_history_{uuid.uuid4().hex[:8]}"
-    _psql(ROLES_SQL.read_text())
-    _psql(f'CREATE DATABASE "{name}" OWNER portal_owner')
-    owner = f"postgresql+asyncpg://portal_owner@{PG_HOST}:{PG_PORT}/{name}"
-    upgrade(owner)
-    try:
-        yield make_settings(
-            f"postgresql+asyncpg://portal_app@{PG_HOST}:{PG_PORT}/{name}", tmp, migration_database_url=owner
-        )
-    finally:
-        _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(db_kind, tmp_path_factory.mktemp("demo-history"), "demo_history") as settings:
+        yield settings
 
 
 @dataclass

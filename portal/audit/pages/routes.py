@@ -21,21 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import queries
 from portal.audit import services as audit
+from portal.audit.pages import policies
 from portal.core.i18n import N_, _
 from portal.core.web import DB, page
-from portal.identity import access
+from portal.identity import reads
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.principal import ContextKind, Principal
-from portal.identity.reads import AUDIT_READ, record_cross_tenant_read
-from portal.models.tenants import MemberRole, Tenant
+from portal.identity.principal import Principal
+from portal.identity.reads import AUDIT_READ
+from portal.models.tenants import Tenant
 from portal.tenants import services as tenant_services
 
 PAGE_SIZE = 25
-READER_ROLES = frozenset({MemberRole.RESPONSIBLE.value, MemberRole.MANAGER.value})
-# The guard checks the role; the handler still finds the tenant through the scope (404 outside it).
-READERS = access.member(MemberRole.RESPONSIBLE, MemberRole.MANAGER) | access.cross_tenant(
-    ContextKind.REGULATOR
-)
 
 # A label per known action; an action not listed here is shown as recorded.
 ACTION_LABELS: dict[str, str] = {
@@ -115,21 +111,16 @@ async def _readable_tenant(db: AsyncSession, me: Principal, tenant_id: uuid.UUID
     tenant = await tenant_services.get_tenant(db, tenant_id)
     if tenant is None:
         raise NotFoundException()  # foreign or missing: the same answer (no existence oracle)
-    kind = me.context.kind
-    if kind is ContextKind.REGULATOR:
-        return tenant
-    if kind is ContextKind.MEMBER and me.roles & READER_ROLES:
-        return tenant
-    raise PermissionDeniedException(
-        detail=_("Only the unit's manager, its responsible person and its regulator may read its audit log.")
-    )
+    if not policies.may_read_audit(me):
+        raise PermissionDeniedException(detail=_(policies.ONLY_READERS))
+    return tenant
 
 
 class AuditPages(Controller):
     path = "/t/{tenant_id:uuid}/audit"
     include_in_schema = False
 
-    @get("/", opt=READERS)
+    @get("/", opt={**policies.READERS, reads.READS_OPT: AUDIT_READ})
     async def audit_page(
         self,
         request: Request,
@@ -154,7 +145,7 @@ class AuditPages(Controller):
         full_page = not (htmx and not htmx.boosted)
         # The badge belongs to the full page; verifying reads the committed chain through its own session.
         breaks = await audit.verify(request.app.state.db, tenant_id=tenant.id) if full_page else []
-        await record_cross_tenant_read(db, me, [tenant.id], AUDIT_READ, detail={"page": page_no})
+        reads.note(request, page=page_no)
         tz = ZoneInfo(request.app.state.settings.display_timezone)
         total = await queries.count_entries(db, tenant.id, flt, tz=tz)
         pages = max(1, -(-total // PAGE_SIZE))

@@ -23,14 +23,15 @@ from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_routes import passkey_error, pop_ceremony
 from portal.identity.passkey_schemas import CredentialSubmission
 from portal.identity.passkeys import SESSION_KEY
-from portal.models.selfcheck import Commitment, CommitmentStatus
-from portal.models.tenants import MemberRole, Tenant
+from portal.models.selfcheck import Commitment
+from portal.models.tenants import Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.commitments import services as commitments
 from portal.selfcheck.reports.signing_routes import SIGN_REFUSALS, load_signer, refusal
 from portal.selfcheck.signing import services as signing
+from portal.tenants import policies as tenant_policies
 from portal.tenants import services as tenant_services
 
-PREPARING_ROLES = {MemberRole.RESPONSIBLE, MemberRole.MANAGER}
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
@@ -68,12 +69,7 @@ class CommitmentPages(Controller):
         year = this_year(request)
         c = await commitments.for_year(db, tenant.id, year)
         check = await commitments.verify_commitment(db, c) if c else None
-        can_sign = (
-            c is not None
-            and c.status is CommitmentStatus.PREPARED
-            and c.responsible_id == me.user_id
-            and MemberRole.RESPONSIBLE in roles
-        )
+        can_sign = policies.may_sign_commitment(me.user_id, roles, c)
         return page(
             request,
             "selfcheck/commitment.html",
@@ -82,7 +78,8 @@ class CommitmentPages(Controller):
             year=year,
             commitment=c,
             check=check,
-            can_prepare=bool(roles & PREPARING_ROLES),
+            can_prepare=policies.may_prepare_commitment(roles, c),
+            can_edit_board=tenant_policies.may_edit_public_board(roles),
             can_sign=can_sign,
             has_passkey=can_sign and bool(await signing.signer_credentials(db, me.user_id)),
             error=error,
@@ -100,15 +97,6 @@ class CommitmentPages(Controller):
     ) -> Template | Redirect:
         me = require_principal(principal)
         tenant = await self._tenant(db, tenant_id)
-        if not (await tenant_services.roles_of(db, tenant.id, me.user_id)) & PREPARING_ROLES:
-            return await self._page(
-                request,
-                db,
-                principal,
-                tenant,
-                error=_("Only the manager or the responsible person prepares the commitment."),
-                status=403,
-            )
         try:
             await commitments.prepare(db, tenant, year=this_year(request), prepared_by=me.user_id)
         except commitments.CommitmentRefused as exc:
@@ -131,7 +119,7 @@ class CommitmentPages(Controller):
         tenant = await self._tenant(db, tenant_id)
         c = await self._commitment(request, db, tenant)
         try:
-            commitments.check_signable(c, tenant, signer.id)
+            await commitments.check_signable(db, c, tenant, signer.id)
         except commitments.CommitmentRefused as exc:
             return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
         credentials = await signing.signer_credentials(db, signer.id)
@@ -157,7 +145,7 @@ class CommitmentPages(Controller):
         c = await self._commitment(request, db, tenant)
         raw = pop_ceremony(request)
         try:
-            commitments.check_signable(c, tenant, signer.id)
+            await commitments.check_signable(db, c, tenant, signer.id)
             ceremony = take_ceremony(raw, signing.PURPOSE, binding=commitments.document_of(c).binding)
             await commitments.sign_commitment(
                 db,
@@ -186,17 +174,8 @@ class CommitmentPages(Controller):
         """Publish (or withdraw) the contact phone on the public board: the tenant's choice, opt-in."""
         me = require_principal(principal)
         tenant = await self._tenant(db, tenant_id)
-        if not (await tenant_services.roles_of(db, tenant.id, me.user_id)) & PREPARING_ROLES:
-            return await self._page(
-                request,
-                db,
-                principal,
-                tenant,
-                error=_("Only the manager or the responsible person changes the public board."),
-                status=403,
-            )
         try:
-            await tenant_services.set_public_phone(db, tenant, str(data.get("phone", "")))
+            await tenant_services.set_public_phone(db, tenant, me.user_id, str(data.get("phone", "")))
         except tenant_services.PhoneRefused:
             return await self._page(
                 request,

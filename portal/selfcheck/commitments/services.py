@@ -21,10 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.config import Settings
+from portal.core.errors import NotAllowed
+from portal.core.i18n import _
 from portal.identity.ceremonies import Ceremony
 from portal.models.identity import User
 from portal.models.selfcheck import Commitment, CommitmentStatus, DocumentType, Signature
 from portal.models.tenants import MemberRole, Membership, Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.signing import services as signing
 from portal.tenants.services import roles_of
 
@@ -84,6 +87,8 @@ async def prepare(
     session: AsyncSession, tenant: Tenant, *, year: int, prepared_by: uuid.UUID, now: datetime | None = None
 ) -> Commitment:
     """Fix this year's text for the current responsible person (again, if not signed yet)."""
+    if not policies.may_prepare_commitment(await roles_of(session, tenant.id, prepared_by)):
+        raise NotAllowed(_(policies.ONLY_ANSWERABLE_PREPARE))
     now = now or datetime.now(UTC)
     responsible = await _responsible(session, tenant.id)
     if responsible is None:
@@ -119,11 +124,11 @@ def document_of(c: Commitment) -> signing.Document:
     return signing.Document(DocumentType.COMMITMENT, c.id, c.tenant_id, c.sha256)
 
 
-def check_signable(c: Commitment, tenant: Tenant, signer_id: uuid.UUID) -> None:
-    if c.status is CommitmentStatus.SIGNED:
-        raise CommitmentRefused("already_signed")
-    if c.responsible_id != signer_id:
-        raise CommitmentRefused("only_responsible_signs")
+async def check_signable(session: AsyncSession, c: Commitment, tenant: Tenant, signer_id: uuid.UUID) -> None:
+    """Refuse early (before any passkey prompt) what :func:`sign_commitment` would refuse."""
+    refused = policies.why_not_sign_commitment(signer_id, await roles_of(session, tenant.id, signer_id), c)
+    if refused is not None:
+        raise CommitmentRefused(refused)
     if signing.canonical_hash(canonical(c, tenant)) != c.sha256:
         raise CommitmentRefused("changed")
 
@@ -140,10 +145,7 @@ async def sign_commitment(
     now: datetime | None = None,
 ) -> Signature:
     now = now or datetime.now(UTC)
-    check_signable(commitment, tenant, signer.id)
-    # The person named in the text must still be the responsible person when they sign.
-    if MemberRole.RESPONSIBLE not in await roles_of(session, tenant.id, signer.id):
-        raise CommitmentRefused("only_responsible_signs")
+    await check_signable(session, commitment, tenant, signer.id)
     signature = await signing.sign(
         session, settings, ceremony, credential, document=document_of(commitment), signer=signer, now=now
     )

@@ -17,10 +17,11 @@ from portal.core.web import DB, page
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import ContextKind, Principal
 from portal.models.selfcheck import Hazard
-from portal.models.tenants import MemberRole, Tenant
+from portal.models.tenants import Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.hazards import services as hazards
-from portal.selfcheck.hazards.services import Action, ActorKind, HazardActor, HazardRefused
-from portal.selfcheck.policies import CYCLE_PAGES
+from portal.selfcheck.hazards.services import Action, HazardRefused
+from portal.selfcheck.policies import CYCLE_PAGES, HazardActor
 from portal.tenants import services as tenant_services
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -37,25 +38,14 @@ REFUSALS = {
     "assigner_role": N_("Only the manager or the responsible person names who rectifies a hazard."),
     "not_a_member": N_("Choose one of the unit's people."),
 }
-_OUTSIDE = {
-    ContextKind.WARDEN: ActorKind.WARDEN,
-    ContextKind.COMMITTEE: ActorKind.WARDEN,
-    ContextKind.REGULATOR: ActorKind.REGULATOR,
-}
 
 
 async def _actor(db: AsyncSession, me: Principal, tenant: Tenant) -> HazardActor:
-    kind = me.context.kind if me.context else None
-    if kind in _OUTSIDE:
-        return HazardActor(_OUTSIDE[kind], me.user_id)
-    if kind is ContextKind.MEMBER:
-        roles = await tenant_services.roles_of(db, tenant.id, me.user_id)
-        return HazardActor(
-            ActorKind.MEMBER,
-            me.user_id,
-            can_verify=bool(roles & {MemberRole.MANAGER, MemberRole.RESPONSIBLE}),
-        )
-    raise NotFoundException()  # insurers and others never see hazard details
+    roles = await tenant_services.roles_of(db, tenant.id, me.user_id) if me.kind is ContextKind.MEMBER else ()
+    actor = policies.hazard_actor(me, roles)
+    if actor is None:
+        raise NotFoundException()  # insurers and others never see hazard details
+    return actor
 
 
 async def _load(
@@ -93,6 +83,8 @@ async def _hazard_page(
         tenant=tenant,
         hazard=hazard,
         actor=actor,
+        can_assign=policies.may_assign_hazard(actor, hazard),
+        can_verify=policies.may_verify_hazard(actor, hazard),
         people=list({p.user_id: p for p in people}.values()),
         responsible_name=names.get(hazard.responsible_user_id) if hazard.responsible_user_id else None,
         error=_(REFUSALS[error]) if error else None,

@@ -14,25 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import services as audit
 from portal.core import clock
 from portal.models.selfcheck import ChecklistItem, Hazard, HazardEvent, HazardSource, HazardStatus, Severity
+from portal.selfcheck import policies
 from portal.selfcheck.deadlines import DEFAULT_POLICY, Policy, hazard_deadline
-
-
-class ActorKind(enum.StrEnum):
-    MEMBER = "member"  # someone of the tenant itself
-    WARDEN = "warden"
-    REGULATOR = "regulator"
-    SYSTEM = "system"
-
-
-@dataclass(frozen=True)
-class HazardActor:
-    kind: ActorKind
-    user_id: uuid.UUID | None
-    can_verify: bool = False  # a member: manager or responsible person (staff cannot verify)
-
-    @property
-    def outside(self) -> bool:
-        return self.kind in (ActorKind.WARDEN, ActorKind.REGULATOR)
+from portal.selfcheck.policies import HazardActor
 
 
 class HazardRefused(ValueError):
@@ -175,11 +159,8 @@ def check_allowed(
     if target is None:
         raise HazardRefused("not_allowed_in_state")
     major = hazard.severity is Severity.MAJOR
-    if action in (Action.VERIFY, Action.REJECT):
-        if major and not actor.outside:
-            raise HazardRefused("major_needs_outside_verifier")
-        if not major and not (actor.outside or actor.can_verify):
-            raise HazardRefused("verifier_role")
+    if action in (Action.VERIFY, Action.REJECT) and not policies.may_verify_hazard(actor, hazard):
+        raise HazardRefused("major_needs_outside_verifier" if major else "verifier_role")
     if action is Action.REJECT and not reason.strip():
         raise HazardRefused("reason_required")
     if action in (Action.SUBMIT_FIX, Action.FIX_ON_THE_SPOT) and not reason.strip():
@@ -246,7 +227,7 @@ async def assign(
     now = now or datetime.now(UTC)
     if hazard.status is HazardStatus.CLOSED:
         raise HazardRefused("not_allowed_in_state")
-    if not (actor.can_verify or actor.outside):
+    if not policies.may_assign_hazard(actor, hazard):
         raise HazardRefused("assigner_role")
     if not await roles_of(session, hazard.tenant_id, user_id):
         raise HazardRefused("not_a_member")

@@ -12,36 +12,29 @@ from litestar.response import Template
 
 from portal.core.i18n import _
 from portal.core.web import DB, page
-from portal.identity import access
+from portal.identity import reads
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.principal import ContextKind
-from portal.identity.reads import TENANT_READ, record_cross_tenant_read
-from portal.models.tenants import MemberRole
+from portal.selfcheck import policies
 from portal.selfcheck.ledger import services as accountability
 from portal.tenants import services as tenant_services
 
 # The unit's manager and responsible person; the regulator of the subtree and the warden of the grid (the
 # scope decides which tenants those see: another tenant is a 404).
-LEDGER_ACCESS = access.member(MemberRole.MANAGER, MemberRole.RESPONSIBLE) | access.cross_tenant(
-    ContextKind.WARDEN, ContextKind.REGULATOR
-)
 
 
 class AccountabilityPages(Controller):
     path = "/t/{tenant_id:uuid}/accountability"
     include_in_schema = False
 
-    @get("/", opt=LEDGER_ACCESS)
+    @get("/", opt=policies.LEDGER_PAGE)
     async def ledger(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
-        me = require_principal(principal)
+        require_principal(principal)
         tenant = await tenant_services.get_tenant(db, tenant_id)
         if tenant is None:
             raise NotFoundException()
-        await record_cross_tenant_read(
-            db, me, [tenant.id], TENANT_READ, detail={"via": "web", "page": "ledger"}
-        )
+        reads.note(request, page="ledger")
         return page(
             request,
             "selfcheck/accountability.html",

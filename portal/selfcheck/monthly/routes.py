@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,15 +16,15 @@ from portal.core.i18n import N_, _
 from portal.core.web import DB, page
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import ContextKind, Principal
-from portal.models.selfcheck import Answer, SelfCheck, SelfCheckStatus
+from portal.models.selfcheck import Answer, SelfCheck
 from portal.models.tenants import MemberRole, Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.monthly import services
 from portal.selfcheck.policies import CYCLE_PAGES
 from portal.selfcheck.signing import services as signing
 from portal.tenants import services as tenant_services
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
-ANSWERING_ROLES = {MemberRole.RESPONSIBLE, MemberRole.MANAGER}
 REFUSALS = {
     "already_submitted": N_("This self-check has been submitted; its answers can no longer change."),
     "unknown_item": N_("This item is not part of the checklist."),
@@ -53,13 +53,6 @@ async def _context(
     return me, tenant, roles, sc
 
 
-def _require_answerer(roles: set[MemberRole]) -> None:
-    if not roles & ANSWERING_ROLES:
-        raise PermissionDeniedException(
-            detail=_("Only the manager or the responsible person fills in the self-check.")
-        )
-
-
 class SelfCheckPages(Controller):
     path = "/t/{tenant_id:uuid}/selfchecks"
     include_in_schema = False
@@ -76,7 +69,7 @@ class SelfCheckPages(Controller):
             "selfcheck/index.html",
             tenant=tenant,
             checks=checks,
-            can_answer=bool(roles & ANSWERING_ROLES),
+            can_answer=policies.may_answer(roles),
         )
 
     @get("/{selfcheck_id:uuid}")
@@ -90,7 +83,7 @@ class SelfCheckPages(Controller):
     ) -> Template:
         me, tenant, roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
         assert sc is not None
-        can_sign = MemberRole.RESPONSIBLE in roles and sc.status is SelfCheckStatus.SUBMITTED
+        can_sign = policies.may_sign_report(roles, sc)
         return page(
             request,
             "selfcheck/form.html",
@@ -98,7 +91,7 @@ class SelfCheckPages(Controller):
             sc=sc,
             sections=services.sections(sc),
             progress=services.progress(sc),
-            can_answer=bool(roles & ANSWERING_ROLES),
+            can_answer=policies.may_answer(roles, sc),
             can_sign=can_sign,
             # Without a passkey the button could only fail: the page sends them to add one first.
             has_passkey=can_sign and bool(await signing.signer_credentials(db, me.user_id)),
@@ -116,9 +109,11 @@ class SelfCheckPages(Controller):
         item_code: FromPath[str],
         data: Annotated[dict[str, Any], FORM],
     ) -> Template:
-        me, tenant, roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
+        me, tenant, _roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
         assert sc is not None
-        _require_answerer(roles)
+        item = next((i for i in sc.checklist.items if i.code == item_code), None)
+        if item is None:
+            raise NotFoundException()  # not an item of this checklist, whatever the answer says
         note = str(data.get("note", ""))
         error = None
         try:
@@ -130,9 +125,6 @@ class SelfCheckPages(Controller):
                 await services.answer(db, sc, item_code, value, user_id=me.user_id, note=note)
             except services.SelfCheckRefused as exc:
                 error = exc.code
-        if error == "unknown_item":
-            raise NotFoundException()
-        item = next(i for i in sc.checklist.items if i.code == item_code)
         saved = next((a for a in sc.answers if a.item_code == item_code), None)
         return page(
             request,
@@ -159,9 +151,8 @@ class SelfCheckPages(Controller):
         tenant_id: FromPath[uuid.UUID],
         selfcheck_id: FromPath[uuid.UUID],
     ) -> Template | Redirect:
-        me, tenant, roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
+        me, tenant, _roles, sc = await _context(db, principal, tenant_id, selfcheck_id)
         assert sc is not None
-        _require_answerer(roles)
         try:
             await services.submit(db, sc, tenant, user_id=me.user_id)
         except services.SelfCheckRefused as exc:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
+from portal.core.errors import NotAllowed
+from portal.core.i18n import _
 from portal.models.selfcheck import (
     Answer,
     ChecklistItem,
@@ -25,11 +27,14 @@ from portal.models.selfcheck import (
     SelfCheckStatus,
     Severity,
 )
-from portal.models.tenants import MemberRole, Tenant
+from portal.models.tenants import Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.checklists import services as catalogue
 from portal.selfcheck.deadlines import DEFAULT_POLICY, Policy, signing_deadline
-from portal.selfcheck.hazards.services import ActorKind, HazardActor, OpenHazard, open_hazard
+from portal.selfcheck.hazards.services import OpenHazard, open_hazard
+from portal.selfcheck.policies import ActorKind, HazardActor
 from portal.selfcheck.signing.services import canonical_hash
+from portal.tenants.services import roles_of
 
 
 class SelfCheckRefused(ValueError):
@@ -97,6 +102,11 @@ def _item(sc: SelfCheck, item_code: str) -> ChecklistItem:
     raise SelfCheckRefused("unknown_item")
 
 
+async def _require_answerer(session: AsyncSession, sc: SelfCheck, user_id: uuid.UUID) -> None:
+    if not policies.may_answer(await roles_of(session, sc.tenant_id, user_id)):
+        raise NotAllowed(_(policies.ONLY_ANSWERABLE_FILL_IN))
+
+
 async def answer(
     session: AsyncSession,
     sc: SelfCheck,
@@ -108,6 +118,7 @@ async def answer(
     now: datetime | None = None,
 ) -> SelfCheckAnswer:
     """Save one answer (save-as-you-go). Refused once the self-check is submitted."""
+    await _require_answerer(session, sc, user_id)
     if sc.status not in (SelfCheckStatus.DUE, SelfCheckStatus.IN_PROGRESS):
         raise SelfCheckRefused("already_submitted")
     item = _item(sc, item_code)
@@ -216,6 +227,7 @@ async def submit(
     policy: Policy = DEFAULT_POLICY,
 ) -> list[uuid.UUID]:
     """Freeze the answers and open a hazard per failed item. Returns the new hazard ids."""
+    await _require_answerer(session, sc, user_id)
     if sc.status not in (SelfCheckStatus.DUE, SelfCheckStatus.IN_PROGRESS):
         raise SelfCheckRefused("already_submitted")
     if not progress(sc).complete:
@@ -268,12 +280,6 @@ async def submit(
     return opened
 
 
-async def is_responsible(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    from portal.tenants.services import roles_of
-
-    return MemberRole.RESPONSIBLE in await roles_of(session, tenant_id, user_id)
-
-
 async def mark_signed(
     session: AsyncSession,
     sc: SelfCheck,
@@ -284,12 +290,9 @@ async def mark_signed(
 ) -> SelfCheck:
     """Record the responsible person's signature over the frozen report (the WebAuthn assertion itself is
     verified and stored by the signing service before this is called)."""
-    if sc.status is not SelfCheckStatus.SUBMITTED:
-        raise SelfCheckRefused(
-            "not_submitted" if sc.status is not SelfCheckStatus.SIGNED else "already_signed"
-        )
-    if not await is_responsible(session, sc.tenant_id, user_id):
-        raise SelfCheckRefused("only_responsible_signs")
+    refused = policies.why_not_sign_report(await roles_of(session, sc.tenant_id, user_id), sc)
+    if refused is not None:
+        raise SelfCheckRefused(refused)
     if signed_sha256 != sc.report_sha256:
         raise SelfCheckRefused("report_changed")
     sc.status = SelfCheckStatus.SIGNED

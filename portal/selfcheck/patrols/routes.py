@@ -15,10 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.i18n import N_, _
 from portal.core.web import DB, page
-from portal.identity import access
+from portal.identity import access, reads
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import ContextKind, Principal
-from portal.identity.reads import TENANT_READ, record_cross_tenant_read
 from portal.models.selfcheck import Answer, Checklist, PatrolRound
 from portal.models.tenants import Tenant
 from portal.selfcheck.patrols import services as patrols
@@ -97,9 +96,7 @@ class PatrolPages(Controller):
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Template:
         me, tenant = await _tenant(db, principal, tenant_id)
-        await record_cross_tenant_read(
-            db, me, [tenant.id], TENANT_READ, detail={"via": "web", "page": "patrols"}
-        )
+        reads.note(request, page="patrols")
         required = patrols.patrols_required(tenant)
         today = patrols.local_day(datetime.now(UTC))
         first = max(today - timedelta(days=LOG_DAYS - 1), patrols.local_day(tenant.created_at))

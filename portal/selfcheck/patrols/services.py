@@ -25,7 +25,8 @@ from portal.core.db import AnySelect
 from portal.models.selfcheck import Answer, Checklist, HazardSource, Patrol, PatrolRound, Severity
 from portal.models.tenants import Tenant, TenantKind, UnitCategory
 from portal.selfcheck.checklists import services as catalogue
-from portal.selfcheck.hazards.services import ActorKind, HazardActor, OpenHazard, open_hazard
+from portal.selfcheck.hazards.services import OpenHazard, open_hazard
+from portal.selfcheck.policies import ActorKind, HazardActor
 
 log = structlog.get_logger("portal.selfcheck.patrols.services")
 

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core.i18n import N_, _
 from portal.core.storage import ObjectStorage, content_disposition
 from portal.core.web import DB, page
+from portal.identity import reads
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import Principal
-from portal.identity.reads import TENANT_READ, record_cross_tenant_read
 from portal.models.selfcheck import SelfCheck
 from portal.models.tenants import Tenant
 from portal.selfcheck.monthly import services
@@ -58,7 +58,7 @@ class SelfCheckReportController(Controller):
         tenant_id: FromPath[uuid.UUID],
         selfcheck_id: FromPath[uuid.UUID],
     ) -> Response[bytes] | Template:
-        me, tenant, sc = await _selfcheck(db, principal, tenant_id, selfcheck_id)
+        _me, tenant, sc = await _selfcheck(db, principal, tenant_id, selfcheck_id)
         settings = request.app.state.settings
         storage: ObjectStorage = request.app.state.storage
         engine = request.app.template_engine
@@ -75,9 +75,8 @@ class SelfCheckReportController(Controller):
             )
         except report_pdf.ReportRefused as exc:
             return page(request, "error.html", status_code=409, status=409, message=_(REFUSALS[exc.code]))
-        # A document leaving the portal: a read from outside the tenant goes on the tenant's audit chain.
-        detail = {"via": "web", "page": "selfcheck_report", "period": sc.period}
-        await record_cross_tenant_read(db, me, [tenant.id], TENANT_READ, detail=detail)
+        # A document leaving the portal: the read from outside the tenant says which.
+        reads.note(request, page="selfcheck_report", period=sc.period)
         return Response(
             content=pdf,
             media_type="application/pdf",

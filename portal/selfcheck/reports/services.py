@@ -19,11 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.config import Settings
 from portal.identity.ceremonies import Ceremony
 from portal.models.identity import User
-from portal.models.selfcheck import DocumentType, SelfCheck, SelfCheckStatus, Signature
+from portal.models.selfcheck import DocumentType, SelfCheck, Signature
 from portal.models.tenants import Tenant
+from portal.selfcheck import policies
 from portal.selfcheck.ledger import services as accountability
 from portal.selfcheck.monthly import services
 from portal.selfcheck.signing import services as signing
+from portal.tenants.services import roles_of
 
 
 def document_of(sc: SelfCheck) -> signing.Document:
@@ -39,12 +41,9 @@ async def current_hash(session: AsyncSession, sc: SelfCheck, tenant: Tenant) -> 
 
 async def check_signable(session: AsyncSession, sc: SelfCheck, tenant: Tenant, signer_id: uuid.UUID) -> None:
     """Refuse early (before any passkey prompt) what :func:`sign_report` would refuse."""
-    if sc.status is SelfCheckStatus.SIGNED:
-        raise services.SelfCheckRefused("already_signed")
-    if sc.status is not SelfCheckStatus.SUBMITTED:
-        raise services.SelfCheckRefused("not_submitted")
-    if not await services.is_responsible(session, sc.tenant_id, signer_id):
-        raise services.SelfCheckRefused("only_responsible_signs")
+    refused = policies.why_not_sign_report(await roles_of(session, sc.tenant_id, signer_id), sc)
+    if refused is not None:
+        raise services.SelfCheckRefused(refused)
     if await current_hash(session, sc, tenant) != sc.report_sha256:
         raise services.SelfCheckRefused("report_changed")
 

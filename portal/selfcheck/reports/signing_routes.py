@@ -43,6 +43,7 @@ SIGN_REFUSALS = {
     ),
     "no_passkey": N_("You have no passkey yet. Add one on your passkeys page, then sign."),
     "no_responsible": N_("The unit has no responsible person yet: invite one first."),
+    "not_prepared": N_("This year's commitment has not been prepared yet."),
 }
 
 

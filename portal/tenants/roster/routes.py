@@ -20,7 +20,7 @@ from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import Principal
 from portal.models.tenants import MemberRole, Tenant
-from portal.tenants import services
+from portal.tenants import policies, services
 from portal.tenants.roster import services as roster
 
 FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -194,6 +194,6 @@ class RosterPages(Controller):
         """Where to go after a change: back to the roster, unless the change took the person's own right to
         manage it (they stepped down to staff: the unit's home; they left the unit: their own home)."""
         mine = await services.roles_of(db, tenant.id, me.user_id)
-        if mine & roster.MANAGING_ROLES:
+        if policies.may_manage_roster(mine):
             return f"/t/{tenant.id}/people/?done={done}"
         return f"/t/{tenant.id}" if mine else "/"

@@ -33,9 +33,8 @@ from portal.core import outbox
 from portal.core.tenancy import require_scope
 from portal.models.identity import User
 from portal.models.tenants import MemberRole, Membership, Tenant
+from portal.tenants import policies
 from portal.tenants.services import READINESS_TOPIC, roles_of
-
-MANAGING_ROLES = frozenset({MemberRole.RESPONSIBLE, MemberRole.MANAGER})
 
 
 class RosterRefused(ValueError):
@@ -101,7 +100,7 @@ async def _responsibles(session: AsyncSession, tenant_id: uuid.UUID) -> int:
 
 async def _actor_roles(session: AsyncSession, tenant_id: uuid.UUID, actor_id: uuid.UUID) -> set[MemberRole]:
     roles = await roles_of(session, tenant_id, actor_id)
-    if not roles & MANAGING_ROLES:
+    if not policies.may_manage_roster(roles):
         raise RosterRefused("not_allowed")
     return roles
 

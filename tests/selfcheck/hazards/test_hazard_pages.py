@@ -8,7 +8,8 @@ from sqlalchemy import select
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.selfcheck import Hazard, HazardSource, HazardStatus, Severity
-from portal.selfcheck.hazards.services import ActorKind, HazardActor, OpenHazard, open_hazard
+from portal.selfcheck.hazards.services import OpenHazard, open_hazard
+from portal.selfcheck.policies import ActorKind, HazardActor
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.models.selfcheck import Hazard, HazardStatus, Severity
-from portal.selfcheck.hazards.services import Action, ActorKind, HazardActor, HazardRefused, check_allowed
+from portal.selfcheck.hazards.services import Action, HazardRefused, check_allowed
+from portal.selfcheck.policies import ActorKind, HazardActor
 
 S = HazardStatus
 MANAGER = HazardActor(ActorKind.MEMBER, uuid.uuid4(), can_verify=True)

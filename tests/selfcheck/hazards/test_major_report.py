@@ -12,7 +12,8 @@ from portal.core.tenancy import Scope
 from portal.models.identity import User
 from portal.models.notify import Notification
 from portal.models.selfcheck import HazardSource, Severity
-from portal.selfcheck.hazards.services import ActorKind, HazardActor, OpenHazard, open_hazard
+from portal.selfcheck.hazards.services import OpenHazard, open_hazard
+from portal.selfcheck.policies import ActorKind, HazardActor
 from tests.fixtures.factories import World
 
 

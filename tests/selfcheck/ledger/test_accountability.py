@@ -28,19 +28,12 @@ from portal.models.selfcheck import (
 )
 from portal.models.tenants import MemberRole, Tenant
 from portal.selfcheck.checklists import services as catalogue
-from portal.selfcheck.hazards.services import (
-    Action,
-    ActorKind,
-    HazardActor,
-    OpenHazard,
-    mark_overdue,
-    open_hazard,
-    transition,
-)
+from portal.selfcheck.hazards.services import Action, OpenHazard, mark_overdue, open_hazard, transition
 from portal.selfcheck.ledger import services as accountability
 from portal.selfcheck.ledger.services import Ladder, RunResult
 from portal.selfcheck.monthly import services as sc_services
 from portal.selfcheck.patrols import services as patrols
+from portal.selfcheck.policies import ActorKind, HazardActor
 from portal.tenants import services as ts
 from tests.fixtures.factories import World
 from tests.fixtures.web import sign_in

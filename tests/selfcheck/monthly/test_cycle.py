@@ -12,26 +12,19 @@ from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.selfcheck import Answer, Hazard, HazardEvent, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.models.tenants import Tenant
-from portal.selfcheck.checklists import services as catalogue
 from portal.selfcheck.deadlines import period_of, signing_deadline
-from portal.selfcheck.hazards.services import Action, ActorKind, HazardActor, HazardRefused, transition
+from portal.selfcheck.hazards.services import Action, HazardRefused, transition
 from portal.selfcheck.monthly import services as sc_services
+from portal.selfcheck.policies import ActorKind, HazardActor
 from tests.fixtures.factories import World
+from tests.selfcheck.cycle import open_selfcheck
 from tests.selfcheck.photos import attach_photo
 
 PERIOD = "2026-10"
 
 
 async def _selfcheck(database: Database, world: World, key: str = "a") -> tuple[SelfCheck, Tenant]:
-    tenant = world.tenants[key]
-    async with database.session(Scope.system("test")) as s:
-        await catalogue.load_catalogue(s)
-    async with database.session(Scope.tenant(tenant.id)) as s:
-        t = await s.get(Tenant, tenant.id)
-        assert t is not None
-        sc = await sc_services.ensure_selfcheck(s, t, PERIOD)
-        assert sc is not None
-        return sc, t
+    return await open_selfcheck(database, world.tenants[key], PERIOD)
 
 
 async def test_one_selfcheck_per_tenant_and_period(database: Database, world: World) -> None:
@@ -117,6 +110,7 @@ async def test_major_hazard_cannot_be_closed_from_inside(
     database: Database, settings: Settings, world: World
 ) -> None:
     sc, tenant = await _selfcheck(database, world, "b")
+    manager = world.users["manager_b"].id
     async with database.session(Scope.tenant(tenant.id)) as s:
         loaded = await sc_services.load(s, sc.id)
         assert loaded is not None
@@ -124,15 +118,15 @@ async def test_major_hazard_cannot_be_closed_from_inside(
         for item in loaded.checklist.items:
             if item.code == major.code:
                 failed = await sc_services.answer(
-                    s, loaded, item.code, Answer.FAIL, user_id=None, note="安全出口上锁"
-                )  # type: ignore[arg-type]
+                    s, loaded, item.code, Answer.FAIL, user_id=manager, note="安全出口上锁"
+                )
             else:
-                await sc_services.answer(s, loaded, item.code, Answer.NOT_APPLICABLE, user_id=None)  # type: ignore[arg-type]
-    await attach_photo(database, settings, tenant.id, failed.id, world.users["manager_b"].id)
+                await sc_services.answer(s, loaded, item.code, Answer.NOT_APPLICABLE, user_id=manager)
+    await attach_photo(database, settings, tenant.id, failed.id, manager)
     async with database.session(Scope.tenant(tenant.id)) as s:
         loaded = await sc_services.load(s, sc.id)
         assert loaded is not None
-        [hazard_id] = await sc_services.submit(s, loaded, tenant, user_id=None)  # type: ignore[arg-type]
+        [hazard_id] = await sc_services.submit(s, loaded, tenant, user_id=manager)
         hazard = await s.get(Hazard, hazard_id)
         assert hazard is not None
         assert hazard.deadline_at < datetime.now(UTC) + timedelta(days=8)  # majors get days, not a month

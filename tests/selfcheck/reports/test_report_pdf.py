@@ -24,19 +24,13 @@ from portal.models.audit import AuditEntry
 from portal.models.evidence import OwnerType
 from portal.models.selfcheck import Answer, Hazard, HazardSource, SelfCheck, SelfCheckStatus, Severity
 from portal.models.tenants import Tenant
-from portal.selfcheck.checklists import services as catalogue
-from portal.selfcheck.hazards.services import (
-    Action,
-    ActorKind,
-    HazardActor,
-    OpenHazard,
-    open_hazard,
-    transition,
-)
+from portal.selfcheck.hazards.services import Action, OpenHazard, open_hazard, transition
 from portal.selfcheck.monthly import services as sc_services
+from portal.selfcheck.policies import ActorKind, HazardActor
 from portal.selfcheck.reports import pdf as report_pdf
 from tests.fixtures.factories import World
 from tests.fixtures.web import sign_in
+from tests.selfcheck.cycle import open_selfcheck
 
 PERIOD = "2026-10"
 FAILED_NOTE = "两具灭火器压力不足"
@@ -135,13 +129,8 @@ async def submitted(
     with a processed photo of the failed item when ``storage`` is given (before submission freezes it)."""
     tenant = world.tenants[key]
     manager = world.users[f"manager_{key}"].id
-    async with database.session(Scope.system("test")) as s:
-        await catalogue.load_catalogue(s)
+    sc, t = await open_selfcheck(database, tenant, period)
     async with database.session(Scope.tenant(tenant.id)) as s:
-        t = await s.get(Tenant, tenant.id)
-        assert t is not None
-        sc = await sc_services.ensure_selfcheck(s, t, period)
-        assert sc is not None
         loaded = await sc_services.load(s, sc.id)
         assert loaded is not None
         year, month = (int(x) for x in period.split("-"))
