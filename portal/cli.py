@@ -29,6 +29,14 @@ main.add_command(verify_report)
 main.add_command(checklists)
 
 
+def proxy_options(settings: Settings) -> tuple[bool, str]:
+    """uvicorn's forwarded-header options from ``PORTAL_TRUSTED_PROXIES``. uvicorn's own default believes
+    X-Forwarded-For from 127.0.0.1, so a visitor on the same machine (or behind a proxy that passes the
+    header through) could rotate it and sidestep every per-address limit: believe only the listed proxies,
+    and none when the list is empty."""
+    return bool(settings.trusted_proxies), settings.trusted_proxies  # (proxy_headers, forwarded_allow_ips)
+
+
 @main.command()
 # uvicorn by default: in the same runs of bench/tenancy.py it served the lightest signed-in request 28-67 %
 # more than granian, and the dashboard about as much or more (granian wins only on a route that awaits
@@ -69,6 +77,7 @@ def serve(server: str, workers: int) -> None:
     if server == "uvicorn":
         import uvicorn
 
+        proxy_headers, forwarded_allow_ips = proxy_options(settings)
         uvicorn.run(
             "portal.asgi:app",
             host=settings.host,
@@ -76,6 +85,8 @@ def serve(server: str, workers: int) -> None:
             workers=workers,
             log_level="warning",
             access_log=False,
+            proxy_headers=proxy_headers,
+            forwarded_allow_ips=forwarded_allow_ips,
         )
     else:
         from granian import Granian

@@ -95,8 +95,25 @@ class Settings(BaseSettings):
     # Per client address: sign-in and invitation POSTs, and any other public route for a signed-out visitor.
     rate_limit_signin_per_minute: int = Field(default=20, ge=1, le=100_000)
     rate_limit_public_per_minute: int = Field(default=120, ge=1, le=1_000_000)
+    # The reverse proxies whose X-Forwarded-For names the visitor (comma-separated addresses or networks).
+    # Empty, the embedded default: nobody's; the connection's own address is the client (rate limits key
+    # on it), so a visitor cannot pick their address by sending the header.
+    trusted_proxies: str = ""
     # E-mail copies of notifications: smtp://USER:PASS@HOST:587?starttls=1&from=ADDRESS (unset: logged only).
     smtp_url: str | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        import ipaddress
+
+        parts = [p.strip() for p in v.split(",") if p.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError("must be comma-separated IP addresses or networks, e.g. 10.0.0.2") from exc
+        return ",".join(parts)
 
     @field_validator("database_url", "migration_database_url")
     @classmethod

@@ -53,7 +53,7 @@ class Access(Mapping[str, Any]):
 
     @property
     def without_session(self) -> bool:
-        """Answered without a signed-in session (public, or authenticated by an API key)."""
+        """May be answered without a signed-in session (public, or authenticated by an API key)."""
         return self.is_public or self.by_api_key
 
     def describe(self) -> str:

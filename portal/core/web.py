@@ -3,6 +3,7 @@ translated error pages, and the full-page-or-fragment rendering rule of htmx (DE
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -62,15 +63,23 @@ class RequestContextMiddleware(ASGIMiddleware):
         started = time.perf_counter()
         status = 500
 
+        started_response = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started_response = message["status"], True
                 MutableScopeHeaders.from_message(message)["X-Request-ID"] = request_id
             await send(message)
 
         try:
             await next_app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Refused before the handler (CSRF 403, rate limit 429...): the exception handlers outside this
+            # middleware answer it, so the log says what they will answer, not 500.
+            if not started_response:
+                status = exc.status_code if isinstance(exc, HTTPException) else 500
+            raise
         finally:
             access_log.info(
                 "request",
@@ -89,6 +98,28 @@ def _cookies(raw: str) -> dict[str, str]:
             k, v = part.strip().split("=", 1)
             out[k] = v
     return out
+
+
+# -- redirects ----------------------------------------------------------------------------------------
+
+NEXT_MAX = 512
+# Backslashes, controls and spaces: a browser reads "/\\evil.example" as "//evil.example".
+_UNSAFE_NEXT = re.compile(r"[\\\x00-\x20\x7f]")
+
+
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path of this site, else ``/``: the only redirect targets that come from a
+    request (``?next=``, a form, a JSON body). No scheme, no ``//`` or backslash host, no control
+    characters, at most ``NEXT_MAX`` characters: an open redirect after sign-in is a phishing tool."""
+    if (
+        not target
+        or len(target) > NEXT_MAX
+        or not target.startswith("/")
+        or target.startswith("//")
+        or _UNSAFE_NEXT.search(target)
+    ):
+        return "/"
+    return target
 
 
 # -- rendering ---------------------------------------------------------------------------------------

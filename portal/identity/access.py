@@ -109,11 +109,14 @@ def insurer() -> Access:
 
 
 def allows(rule: Access, principal: Principal | None) -> bool:
-    """Does ``rule`` let this person (``None``: signed out) call the route?"""
-    if rule.without_session:
+    """Does ``rule`` let this person (``None``: signed out) call the route? An API key is not a person:
+    it reaches only routes declared ``api_key()``."""
+    if rule.is_public:
         return True
     if principal is None:
         return False
+    if principal.api_key_id is not None:
+        return rule.by_api_key
     if rule.any_signed_in:
         return True
     context = principal.context
@@ -132,10 +135,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
             "route without an access declaration", path=connection.url.path, handler=handler.handler_name
         )
         raise PermissionDeniedException(detail=_("You are not allowed to do this."))
-    if rule.without_session:
+    if rule.is_public:
         return
     from portal.identity.dependencies import principal_of
 
+    # On a route that takes API keys, a bearer key is authenticated by the principal dependency (401
+    # when it is unknown, expired or revoked); on any other route a key counts for nothing.
     principal = await principal_of(connection)
     if principal is None:
         raise NotAuthorizedException(detail=_("Please sign in."))

@@ -28,6 +28,12 @@ ALGORITHMS = [
 ]
 
 
+# WebAuthn L3 section 7.1 step 25: longer credential ids are refused.
+CREDENTIAL_ID_MAX = 1023
+# A ceremony's JSON (a credential with its attestation or assertion) is a few kilobytes; bigger is not one.
+CEREMONY_BODY_MAX = 64 * 1024
+
+
 class PasskeyError(ValueError):
     """A refused ceremony or a broken rule; ``code`` names it for a translated message.
 

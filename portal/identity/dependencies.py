@@ -22,6 +22,7 @@ from portal.audit import services as audit
 from portal.core import web
 from portal.core.db import AnySelect
 from portal.core.i18n import _
+from portal.core.route_access import access_of
 from portal.core.tenancy import Scope as TenancyScope
 from portal.core.tenancy import scope_of, set_scope
 from portal.identity.principal import (
@@ -73,6 +74,19 @@ async def provide_principal(request: Request, db_session: NamedDependency[AsyncS
     principal = await _resolve_principal(request, db_session)
     state[PRINCIPAL_KEY] = principal
     return principal
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    """The ``Authorization: Bearer …`` token of the request, if any."""
+    header = connection.headers.get("authorization", "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+def _takes_api_keys(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Is the route declared ``access.api_key()``? A key is not a person: on every other route (pages,
+    account, passkeys, key management) it is ignored, so a key alone answers 401 there."""
+    rule = access_of(connection.scope["route_handler"])
+    return rule is not None and rule.by_api_key
 
 
 async def _api_key_principal(request: Request, db_session: AsyncSession, token: str) -> Principal:
@@ -148,9 +162,9 @@ async def load_person(
 async def _resolve_principal(request: Request, db_session: AsyncSession) -> Principal | None:
     from portal.identity import sessions
 
-    bearer = request.headers.get("authorization", "")
-    if bearer[:7].lower() == "bearer ":
-        return await _api_key_principal(request, db_session, bearer[7:].strip())
+    token = bearer_token(request)
+    if token is not None and _takes_api_keys(request):
+        return await _api_key_principal(request, db_session, token)
     session = request.session if request.scope.get("session") is not None else {}
     uid = session.get("uid")
     if not uid:

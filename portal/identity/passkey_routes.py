@@ -20,11 +20,12 @@ from litestar.response import Redirect, Template
 
 from portal.config import Settings
 from portal.core.i18n import N_, _
-from portal.core.web import DB, page
+from portal.core.web import DB, page, safe_next
 from portal.identity import access, passkeys, services
+from portal.identity.ceremonies import CEREMONY_BODY_MAX
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_schemas import CredentialSubmission, RenameForm
-from portal.identity.routes import _safe_next, home_of
+from portal.identity.routes import home_of
 from portal.identity.sessions import start_session
 from portal.models.identity import User
 
@@ -77,12 +78,13 @@ class PasskeyController(Controller):
     path = "/"
     include_in_schema = False
     opt = access.signed_in()  # the person's own passkeys; sign-in overrides it with public()
+    request_max_body_size = CEREMONY_BODY_MAX
 
     # -- sign-in -------------------------------------------------------------------------------------
 
     @get("/signin/passkey", opt=access.public())
     async def signin_page(self, request: Request, next: FromQuery[str | None] = None) -> Template:
-        return page(request, "auth/passkey_signin.html", next=_safe_next(next))
+        return page(request, "auth/passkey_signin.html", next=safe_next(next))
 
     @post("/signin/passkey/options", status_code=200, opt=access.public())
     async def signin_options(self, request: Request) -> dict[str, Any]:
@@ -102,8 +104,8 @@ class PasskeyController(Controller):
             return passkey_error(exc)
         contexts = await services.roles_of(request.app.state.db, signed_in.user.id, "passkey sign-in")
         chosen = start_session(request, signed_in.user, contexts, "passkey")
-        target = data.next if data.next not in ("", "/") else home_of(chosen)
-        return Response({"redirect": _safe_next(target)})
+        target = safe_next(data.next)
+        return Response({"redirect": target if target != "/" else home_of(chosen)})
 
     # -- the person's passkeys -------------------------------------------------------------------------
 

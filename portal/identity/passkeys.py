@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import cbor2
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from webauthn import (
@@ -36,6 +37,7 @@ from webauthn.helpers import (
 )
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
+    AttestationFormat,
     AuthenticatorSelectionCriteria,
     ClientDataType,
     PublicKeyCredentialDescriptor,
@@ -49,6 +51,7 @@ from portal.core.tenancy import Scope, scope_of, set_scope
 from portal.identity.ceremonies import (
     ALGORITHMS,
     CHALLENGE_TTL_S,
+    CREDENTIAL_ID_MAX,
     SESSION_KEY,
     Ceremony,
     PasskeyError,
@@ -138,10 +141,17 @@ def verify_registration(settings: Settings, ceremony: Ceremony, credential: Any)
     check_client_data(
         parsed.response.client_data_json, ClientDataType.WEBAUTHN_CREATE, ceremony, settings.base_url
     )
+    # WebAuthn L3 section 7.1 step 25: a credential id longer than 1023 bytes is refused.
+    if len(parsed.raw_id) > CREDENTIAL_ID_MAX:
+        raise PasskeyError("invalid", f"credential id of {len(parsed.raw_id)} bytes")
     try:
         attestation = parse_attestation_object(parsed.response.attestation_object)
+        raw_statement = cbor2.loads(parsed.response.attestation_object).get("attStmt")
     except Exception as exc:
         raise PasskeyError("invalid", "attestationObject is malformed") from exc
+    # "none" attestation (all we ask for) carries an empty statement (section 8.7): anything else is a lie.
+    if attestation.fmt == AttestationFormat.NONE and raw_statement != {}:
+        raise PasskeyError("invalid", "a none attestation with a statement")
     check_authenticator_data(attestation.auth_data, settings.rp_id)
     try:
         verified = verify_registration_response(
@@ -249,8 +259,10 @@ async def authenticate(
     user = await session.get(User, passkey.user_id)
     if user is None or not user.active:
         raise PasskeyError("unknown_credential", "the passkey's account is closed")
-    if response.user_handle is not None and response.user_handle != user.id.bytes:
-        raise PasskeyError("unknown_credential", "user handle does not match the credential's account")
+    # Sign-in does not identify the person first (discoverable credentials): WebAuthn L3 section 7.2 step 6
+    # requires the user handle then, and it must name the credential's account.
+    if response.user_handle is None or response.user_handle != user.id.bytes:
+        raise PasskeyError("unknown_credential", "user handle missing or not the credential's account")
     # A counter that does not move forward (while either side is non-zero) betrays a cloned authenticator.
     if (auth_data.sign_count or passkey.sign_count) and auth_data.sign_count <= passkey.sign_count:
         raise PasskeyError("counter", f"sign count {auth_data.sign_count} after {passkey.sign_count}")

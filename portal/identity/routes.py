@@ -12,19 +12,11 @@ from litestar.response import Redirect, Template
 
 from portal.core import i18n
 from portal.core.i18n import N_, _
-from portal.core.web import DB, page
+from portal.core.web import DB, page, safe_next
 from portal.identity import access, services
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import Context, ContextKind
 from portal.identity.sessions import start_session
-
-
-def _safe_next(target: str | None) -> str:
-    # Only same-site paths: an open redirect after sign-in is a phishing tool.
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return "/"
-
 
 # Shown on the sign-in page for ``?notice=...`` (any other value shows nothing).
 NOTICES = {
@@ -61,7 +53,7 @@ class AuthController(Controller):
             notice=_(NOTICES[notice]) if notice in NOTICES else None,
             demo_users=users,
             demo=services.demo_sign_in_allowed(settings),
-            next=_safe_next(next),
+            next=safe_next(next),
         )
 
     @post("/signin/demo", opt=access.public())
@@ -78,12 +70,8 @@ class AuthController(Controller):
             raise NotFoundException()
         user, contexts = found
         chosen = start_session(request, user, contexts, "demo", ctx=str(data.get("ctx", "")))
-        return Redirect(
-            path=_safe_next(str(data.get("next") or ""))
-            if data.get("next") not in (None, "", "/")
-            else home_of(chosen),
-            status_code=303,
-        )
+        target = safe_next(str(data.get("next") or ""))
+        return Redirect(path=target if target != "/" else home_of(chosen), status_code=303)
 
     @post("/signout", opt=access.public())  # a session that already ended can still sign out
     async def signout(self, request: Request) -> Redirect:
@@ -125,6 +113,6 @@ class AuthController(Controller):
         if principal is not None:
             await services.set_locale(db, principal.user_id, locale)
             request.session["locale"] = locale
-        response = Redirect(path=_safe_next(str(data.get("next") or "/")), status_code=303)
+        response = Redirect(path=safe_next(str(data.get("next") or "/")), status_code=303)
         response.set_cookie("lang", locale, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
         return response

@@ -22,6 +22,7 @@ from portal.grid import services as grid_services
 from portal.identity import passkeys
 from portal.identity.principal import ContextKind
 from portal.insurer import services as insurer_services
+from portal.invitations import recovery
 from portal.invitations.services import (
     NAME_MAX,
     InvitationError,
@@ -300,6 +301,8 @@ async def accept_with_passkey(
         inv.accepted_by_id = user.id
         await session.flush()
         await _record_acceptance(session, inv, user, "passkey")
+        if inv.for_user_id is not None:
+            await recovery.announce(session, inv, user.id)
     return Accepted(user, _context_token(inv))
 
 
@@ -316,6 +319,10 @@ async def accept_signed_in(
         raise InvitationError("unknown")
     if await _holds(session, inv, user):
         raise InvitationError("already_holds")
+    if inv.invited_by_id == user.id:
+        # An invitation is for someone else: accepting one's own would grant oneself any role it names
+        # (a manager naming the unit's first responsible person must not become it that way).
+        raise InvitationError("own_invitation")
     await _claim(session, inv, now)
     with _acting_as(user):
         await _grant(session, inv, user)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.core.i18n import _
 from portal.identity import passkeys
 from portal.identity.principal import Context, ContextKind
 from portal.invitations.services import INVITATION_TTL, InvitationError, NewInvitation, Side, store_invitation
@@ -21,6 +22,9 @@ from portal.models.grid import CommitteeStaff, Grid, WardenAssignment
 from portal.models.identity import User
 from portal.models.insurer import InsurerUser
 from portal.models.tenants import Invitation, InvitationKind, Membership, RegulatorAssignment
+from portal.notify.services import notify_in_own_language
+from portal.tenants import policies as tenant_policies
+from portal.tenants.services import roles_of
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,21 @@ class Person:
 
 
 async def people_of(session: AsyncSession, side: Side) -> list[Person]:
-    """The people the side may make a recovery invitation for (not the inviter)."""
+    """The people the side may make a recovery invitation for (not the inviter, nobody above them)."""
+    people = await _people_on_side(session, side)
+    if side.kind is ContextKind.MEMBER:  # nobody above the inviter: the rule create_recovery enforces
+        assert side.tenant_id is not None
+        mine = await roles_of(session, side.tenant_id, side.user_id)
+        people = [
+            p
+            for p in people
+            if tenant_policies.may_recover(mine, await roles_of(session, side.tenant_id, p.user_id))
+        ]
+    return people
+
+
+async def _people_on_side(session: AsyncSession, side: Side) -> list[Person]:
+    """Everyone on the inviter's side (their unit, their committee's wardens, the platform's people)."""
     if side.kind is ContextKind.MEMBER:
         stmt = (
             select(User.id, User.display_name, User.login)
@@ -63,7 +81,7 @@ async def _recoverable(session: AsyncSession, side: Side, user_id: uuid.UUID) ->
         if user is None or not user.active or user.id == side.user_id:
             return None
         return Person(user.id, user.display_name, user.login)
-    return next((p for p in await people_of(session, side) if p.user_id == user_id), None)
+    return next((p for p in await _people_on_side(session, side) if p.user_id == user_id), None)
 
 
 async def user_id_by_login(session: AsyncSession, login: str) -> uuid.UUID | None:
@@ -105,6 +123,13 @@ async def create_recovery(
         raise InvitationError("unknown", "not a person of the inviter's side")
     if not _roles_within_side(side, roles):
         raise InvitationError("roles_elsewhere")
+    if side.kind is ContextKind.MEMBER:
+        assert side.tenant_id is not None
+        if not tenant_policies.may_recover(
+            await roles_of(session, side.tenant_id, side.user_id),
+            await roles_of(session, side.tenant_id, user_id),
+        ):
+            raise InvitationError("role_above_yours")
     if side.kind is ContextKind.COMMITTEE:
         foreign_grid = (
             await session.execute(
@@ -131,4 +156,38 @@ async def create_recovery(
     if revoke_old:
         await passkeys.ensure_scope(session)
         await passkeys.revoke_all(session, user_id, reason="recovery")
-    return await store_invitation(session, side, inv, now, "invitation.recovery_created")
+    new = await store_invitation(session, side, inv, now, "invitation.recovery_created")
+    await announce(session, new.invitation, user_id, made_by=side.user_id)
+    return new
+
+
+async def announce(
+    session: AsyncSession, invitation: Invitation, user_id: uuid.UUID, *, made_by: uuid.UUID | None = None
+) -> None:
+    """Tell the account's owner, in the inbox and by e-mail when they have an address: a recovery link was
+    made for their account (``made_by``), or (without it) a passkey was just added through one. Whoever
+    holds the link can add a passkey to the account, so its owner hears of it at once, from us."""
+    inviter = await session.get(User, made_by) if made_by else None
+
+    def message() -> tuple[str, str]:
+        if inviter is not None:
+            return _("A recovery link was made for your account"), _(
+                "%(name)s made a one-time link that adds a new passkey to your account. If you did not "
+                "ask for it, tell them, or your unit's responsible person, at once.",
+                name=inviter.display_name,
+            )
+        return _("A new passkey was added to your account"), _(
+            "It was added with a recovery link. If it was not you, tell whoever made the link at once; "
+            "on your passkeys page you can revoke it."
+        )
+
+    step = "made" if inviter is not None else "used"
+    await notify_in_own_language(
+        session,
+        [user_id],
+        f"account.recovery_{step}",
+        message,
+        "/account/passkeys",
+        f"recovery:{step}:{invitation.id}",
+        tenant_id=invitation.tenant_id,
+    )

@@ -21,6 +21,7 @@ from portal.core.i18n import N_, _
 from portal.core.web import DB, page
 from portal.identity import access, passkeys
 from portal.identity import services as identity
+from portal.identity.ceremonies import CEREMONY_BODY_MAX
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_routes import default_passkey_name, passkey_error, pop_ceremony
 from portal.identity.passkey_schemas import CredentialSubmission, OptionsRequest
@@ -52,6 +53,10 @@ ERRORS = {
         "Ask a platform administrator for their recovery invitation."
     ),
     "already_holds": N_("You already hold this role."),
+    "role_above_yours": N_(
+        "Nobody gives a role above their own, or recovers the account of someone above them."
+    ),
+    "own_invitation": N_("This invitation is for someone else: you cannot accept an invitation you sent."),
     "expired": N_("This invitation has expired. Ask whoever invited you for a new one."),
     "accepted": N_(
         "This invitation was already used: each invitation works once. "
@@ -115,7 +120,7 @@ class InvitationPages(Controller):
             people=await invitation_recovery.people_of(db, side),
             grids=await invitations.committee_grids(db, side),
             choices=choices,
-            roles=list(MemberRole),
+            roles=await invitations.grantable_roles(db, side),
             error=error,
             error_form=error_form,
             form=form or InviteForm(),
@@ -164,8 +169,9 @@ class InvitationPages(Controller):
         except invitations.InvitationError as exc:
             if exc.code == "not_allowed":
                 raise PermissionDeniedException(detail=_(NOT_ALLOWED)) from exc
+            status = 403 if exc.code == "role_above_yours" else 400
             return await self._list_page(
-                request, db, side, error=_(ERRORS[exc.code]), error_form=kind.value, form=data, status=400
+                request, db, side, error=_(ERRORS[exc.code]), error_form=kind.value, form=data, status=status
             )
         return self._created(request, new)
 
@@ -187,8 +193,9 @@ class InvitationPages(Controller):
         except invitations.InvitationError as exc:
             if exc.code == "unknown":
                 raise NotFoundException() from exc
+            status = 403 if exc.code == "role_above_yours" else 400
             return await self._list_page(
-                request, db, side, error=_(ERRORS[exc.code]), error_form="recovery", status=400
+                request, db, side, error=_(ERRORS[exc.code]), error_form="recovery", status=status
             )
         return self._created(request, new)
 
@@ -215,6 +222,7 @@ class InviteLinkPages(Controller):
 
     path = "/invite"
     include_in_schema = False
+    request_max_body_size = CEREMONY_BODY_MAX
     opt = access.public()
 
     @get("/{token:str}")

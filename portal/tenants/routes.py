@@ -74,7 +74,8 @@ class TenantPages(Controller):
 class TenantApi(Controller):
     path = "/api/v1/tenants"
     tags = ["tenants"]  # noqa: RUF012  (Litestar declares it as a plain attribute)
-    opt = IN_SCOPE
+    # People in scope with a session, and insurers' systems with a key (their consenting tenants).
+    opt = IN_SCOPE | access.api_key()
 
     @get("/{tenant_id:uuid}", summary="One tenant in the caller's scope (404 outside it)")
     async def get_tenant(

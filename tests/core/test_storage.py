@@ -6,7 +6,6 @@ The file backend runs behind its real Litestar routes; the S3 backend against a 
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
 import uuid
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import pytest_asyncio
+import time_machine
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
@@ -202,11 +202,12 @@ async def test_expired_upload_and_download_are_refused(backend: Backend) -> None
     key = backend.key("late.jpg")
     stored = backend.key("stored.jpg")
     await backend.storage.put(stored, JPEG, "image/jpeg")
-    slot = await backend.storage.presign_upload(
-        key, content_type="image/jpeg", max_size=10_000, expires_in=timedelta(seconds=1)
-    )
-    url = await backend.storage.presign_download(stored, expires_in=timedelta(seconds=1))
-    await asyncio.sleep(2.1)
+    # Signed ten minutes ago for one second: expired now, without waiting for it.
+    with time_machine.travel(datetime.now(UTC) - timedelta(minutes=10), tick=False):
+        slot = await backend.storage.presign_upload(
+            key, content_type="image/jpeg", max_size=10_000, expires_in=timedelta(seconds=1)
+        )
+        url = await backend.storage.presign_download(stored, expires_in=timedelta(seconds=1))
 
     response = await browser_post(backend.http, slot, JPEG)
     expected = backend.expect(file=(403, "RequestExpired"), s3=(403, "AccessDenied"))

@@ -287,9 +287,13 @@ def test_declarations_combine_and_decide() -> None:
     assert access.allows(access.signed_in(), no_role) and not access.allows(access.signed_in(), None)
     assert not access.allows(access.member(), no_role) and not access.allows(access.cross_tenant(), no_role)
     assert access.allows(access.public(), None)
-    assert (
-        access.allows(access.api_key(), None) and not access.api_key().is_public
-    )  # the handler checks the key
+    # A key is not a person: it reaches only routes that take keys, and nothing reaches those signed out.
+    key = Principal(
+        uuid.uuid4(), "fsk_x", None, Context(ContextKind.INSURER, "k", ""), None, api_key_id=uuid.uuid4()
+    )
+    assert not access.allows(access.api_key(), None) and not access.api_key().is_public
+    assert access.allows(access.api_key(), key) and access.allows(access.member() | access.api_key(), key)
+    assert not access.allows(access.insurer(), key) and not access.allows(access.signed_in(), key)
     assert access.api_key().describe() == "api_key"
     with pytest.raises(ValueError, match="member"):
         access.cross_tenant(ContextKind.MEMBER)

@@ -6,16 +6,17 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from httpx import Response
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from portal.identity import api_keys
+from portal.identity import access, api_keys
 from portal.insurer import services as insurer_services
 from portal.models.identity import ApiKey
 from tests.fixtures.factories import World
-from tests.fixtures.web import post_form, sign_in
+from tests.fixtures.web import csrf_token, post_form, sign_in
 
 
 async def test_key_lifecycle(database: Database, world: World) -> None:
@@ -127,3 +128,57 @@ async def test_bearer_key_reads_only_consenting_tenants(
         assert (await s.get(ApiKey, new.key.id)).last_used_at is not None  # type: ignore[union-attr]
         await api_keys.revoke_key(s, insurer_id=world.insurer.id, key_id=new.key.id)
     assert (await client.get("/api/v1/tenants/", headers=auth)).status_code == 401
+
+
+def _signed_out(response: Response, path: str) -> bool:
+    """The answer to nobody signed in: 401 on the API, the sign-in page (a redirect) for pages."""
+    if path.startswith("/api/"):
+        return response.status_code == 401
+    return response.status_code in (302, 303) and response.headers["location"].startswith("/signin")
+
+
+def _filled(param: re.Match[str]) -> str:
+    return str(uuid.uuid4()) if param.group(2) == ":uuid" else "x"
+
+
+def _concrete(path: str) -> str:
+    """A route's path with every parameter filled in (an unknown id: the guard answers before any lookup)."""
+    return re.sub(r"\{([a-z_]+)(:[a-z]+)?\}", _filled, path)
+
+
+async def test_a_key_alone_reaches_only_the_routes_that_take_keys(
+    client: AsyncTestClient, database: Database, world: World
+) -> None:
+    """A key is not a person. With a valid key and no session, every route that is not public and does not
+    take keys answers 401: the key's creator's inbox, passkeys, sessions, key management, role switch."""
+    assert world.insurer is not None
+    async with database.session(Scope.system("test")) as s:
+        new = await api_keys.create_key(
+            s, insurer_id=world.insurer.id, name="pricing", created_by=world.users["insurer"].id
+        )
+    client.cookies.clear()
+    token = await csrf_token(client)  # a CSRF cookie is not a session: forms get past CSRF to the guard
+    headers = {"Authorization": f"Bearer {new.plaintext}", "x-csrftoken": token}
+    app = client.app
+    walked, takes_keys = 0, 0
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            rule = access.access_of(handler)
+            methods = sorted(set(handler.http_methods) - {"OPTIONS", "HEAD"})
+            if rule is None or rule.is_public or not methods:
+                continue
+            for method in methods:
+                path = _concrete(route.path)
+                response = await client.request(method, path, headers=headers)
+                walked += 1
+                if rule.by_api_key:
+                    takes_keys += 1
+                    assert response.status_code in (200, 404), (method, route.path, response.status_code)
+                else:
+                    assert _signed_out(response, path), (method, route.path, response.status_code)
+    assert walked > 40 and takes_keys >= 2  # the walk covered the app, and the key's own API answered
+    for path in ("/insurer/keys/", "/inbox/", "/account/passkeys", "/account/sessions/", "/switch"):
+        assert _signed_out(await client.get(path, headers=headers), path), path
+    # The same key still reads its consenting tenant through the API.
+    c = world.tenants["c"]
+    assert (await client.get(f"/api/v1/tenants/{c.id}", headers=headers)).status_code == 200

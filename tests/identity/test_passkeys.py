@@ -3,13 +3,15 @@ refusal with its own translated message and no change, and a person's passkey pa
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
+import cbor2
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
-from webauthn.helpers import bytes_to_base64url
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 
 from portal.config import Settings
 from portal.core.db import Database
@@ -21,7 +23,7 @@ from portal.models.audit import AuditEntry
 from portal.models.identity import Passkey, User
 from portal.tenants import services as ts
 from tests.fixtures.factories import World
-from tests.fixtures.web import post_form, sign_in
+from tests.fixtures.web import csrf_token, post_form, sign_in
 from tests.identity.helpers import give_passkey, page_text, post_json, session_of, zh
 
 
@@ -349,3 +351,64 @@ async def test_passkey_page_adds_renames_and_revokes(
     assert (
         await post_form(client, f"/account/passkeys/{foreign}/rename", {"name": "偷改"})
     ).status_code == 404
+
+
+# -- WebAuthn details (L3 sections 7.1, 7.2, 8.7) -------------------------------------------------------
+
+
+def _copy(value: dict[str, object]) -> dict[str, object]:
+    """A deep copy of a ceremony answer, to tamper with."""
+    return json.loads(json.dumps(value))  # type: ignore[no-any-return]
+
+
+async def test_a_sign_in_without_a_user_handle_is_refused(database: Database, settings: Settings) -> None:
+    """Sign-in identifies nobody first (discoverable credentials): the user handle must be there."""
+    user = await _new_user(database)
+    soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
+    await give_passkey(database, settings, user.id, soft)
+    options, ceremony = passkeys.authentication_options(settings)
+    answer = _copy(soft.get(options))
+    del answer["response"]["userHandle"]  # type: ignore[attr-defined]
+    [before] = await _passkey_rows(database, user.id)
+    with pytest.raises(passkeys.PasskeyError) as err:
+        async with database.session(None) as s:
+            await passkeys.authenticate(s, settings, ceremony, answer)
+    assert err.value.code == "unknown_credential"
+    [after] = await _passkey_rows(database, user.id)
+    assert (after.sign_count, after.last_used_at) == (before.sign_count, before.last_used_at)
+
+
+async def test_a_credential_id_over_1023_bytes_is_refused(database: Database, settings: Settings) -> None:
+    user = await _new_user(database)
+    soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
+    options, ceremony = passkeys.registration_options(
+        settings, user_id=user.id, user_name="x", display_name="x", rp_name="门户"
+    )
+    answer = _copy(soft.create(options))
+    answer["id"] = answer["rawId"] = bytes_to_base64url(b"\x01" * 1024)
+    with pytest.raises(passkeys.PasskeyError, match="1024 bytes"):
+        passkeys.verify_registration(settings, ceremony, answer)
+
+
+async def test_a_none_attestation_with_a_statement_is_refused(database: Database, settings: Settings) -> None:
+    user = await _new_user(database)
+    soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
+    options, ceremony = passkeys.registration_options(
+        settings, user_id=user.id, user_name="x", display_name="x", rp_name="门户"
+    )
+    answer = _copy(soft.create(options))
+    response = answer["response"]
+    assert isinstance(response, dict)
+    attestation = cbor2.loads(base64url_to_bytes(response["attestationObject"]))
+    attestation["attStmt"] = {"sig": b"\x00" * 64}
+    response["attestationObject"] = bytes_to_base64url(cbor2.dumps(attestation))
+    with pytest.raises(passkeys.PasskeyError, match="none attestation"):
+        passkeys.verify_registration(settings, ceremony, answer)
+    assert await _passkey_rows(database, user.id) == []
+
+
+async def test_a_ceremony_body_is_bounded(client: AsyncTestClient) -> None:
+    token = await csrf_token(client)
+    huge = {"credential": {"id": "x" * (70 * 1024)}}
+    response = await client.post("/signin/passkey", json=huge, headers={"x-csrftoken": token})
+    assert response.status_code == 413

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+import pytest
 import time_machine
+import uvicorn
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 from litestar.testing import AsyncTestClient
 
 from portal.app import create_app
-from portal.config import Settings
+from portal.cli import proxy_options
+from portal.config import Settings, SettingsError, load_settings
 from portal.core import rate_limits
 from tests.fixtures.brokers import require_broker
 from tests.fixtures.factories import World
-from tests.fixtures.web import csrf_token, post_form, sign_in
+from tests.fixtures.web import csrf_token, limited_client, post_form, sign_in
 
 TOO_MANY_ZH = "请求过于频繁，请稍候再试。"
 TOO_MANY_EN = "Too many requests. Please wait a moment and try again."
-
-
-@asynccontextmanager
-async def limited_client(settings: Settings, **updates: Any) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(settings.model_copy(update={"demo": True, **updates}))
-    async with AsyncTestClient(app=app, base_url="http://localhost.local") as c:
-        c.follow_redirects = False
-        yield c
 
 
 async def test_too_many_sign_in_attempts_answer_429(settings: Settings, world: World) -> None:
@@ -145,3 +139,47 @@ async def test_the_bucket_checks_run_on_the_event_loop(settings: Settings) -> No
     assert seen == [loop_thread]
     for define in rate_limits.middleware(settings):
         assert inspect.iscoroutinefunction(define.kwargs["config"].check_throttle_handler)
+
+
+# -- which address is the visitor's --------------------------------------------------------------------
+
+
+def _echo_client_app() -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        host = scope["client"][0] if scope.get("client") else ""
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        await send({"type": "http.response.body", "body": host.encode()})
+
+    return app
+
+
+async def _client_seen(settings: Settings, forwarded_for: str) -> str:
+    """The client address an app sees behind uvicorn configured as ``portal serve`` configures it, for a
+    connection from 127.0.0.1 that sends ``X-Forwarded-For``."""
+    proxy_headers, allow = proxy_options(settings)
+    config = uvicorn.Config(
+        _echo_client_app(), lifespan="off", proxy_headers=proxy_headers, forwarded_allow_ips=allow
+    )
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+        return (await c.get("/", headers={"X-Forwarded-For": forwarded_for})).text
+
+
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(settings: Settings) -> None:
+    """By default nobody's X-Forwarded-For is believed, not even a loopback connection's (uvicorn's own
+    default believes 127.0.0.1): rotating the header cannot sidestep a per-address limit."""
+    assert settings.trusted_proxies == ""
+    assert await _client_seen(settings, "203.0.113.9") == "127.0.0.1"
+    behind_proxy = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    assert await _client_seen(behind_proxy, "203.0.113.9") == "203.0.113.9"
+    elsewhere = settings.model_copy(update={"trusted_proxies": "10.0.0.2"})
+    assert await _client_seen(elsewhere, "203.0.113.9") == "127.0.0.1"
+
+
+def test_trusted_proxies_are_checked_at_start_up(settings: Settings) -> None:
+    assert load_settings(trusted_proxies=" 10.0.0.2, 10.1.0.0/16 ").trusted_proxies == "10.0.0.2,10.1.0.0/16"
+    with pytest.raises(SettingsError, match="PORTAL_TRUSTED_PROXIES: must be comma-separated IP"):
+        load_settings(trusted_proxies="proxy.example")

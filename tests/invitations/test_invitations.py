@@ -23,13 +23,22 @@ from portal.identity import passkeys
 from portal.identity.passkey_routes import MESSAGES
 from portal.identity.principal import Context, ContextKind, contexts_for
 from portal.invitations import acceptance as invitation_acceptance
+from portal.invitations import recovery as invitation_recovery
 from portal.invitations import services as invitations
 from portal.invitations.routes import ERRORS
 from portal.models.audit import AuditEntry
 from portal.models.grid import Committee, CommitteeStaff, WardenAssignment
 from portal.models.identity import Passkey, User
 from portal.models.insurer import InsurerUser
-from portal.models.tenants import Invitation, InvitationKind, MemberRole, Membership, RegulatorAssignment
+from portal.models.notify import Notification
+from portal.models.tenants import (
+    Invitation,
+    InvitationKind,
+    MemberRole,
+    Membership,
+    RegulatorAssignment,
+    Tenant,
+)
 from portal.tenants import services as ts
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
@@ -601,3 +610,105 @@ async def test_a_signed_in_person_takes_the_role_with_their_own_account(
     again = await post_form(client, f"/invite/{twice.token}/join", {})
     assert again.status_code == 400 and zh(ERRORS["already_holds"]) in page_text(again)
     assert (await invitation_row(database, twice.invitation.id)).accepted_at is None
+
+
+# -- nobody grants a role above their own --------------------------------------------------------------
+
+
+async def test_a_manager_cannot_invite_a_responsible_person_above_them(
+    database: Database, world: World
+) -> None:
+    """Tenant a has a responsible person ("both"): its manager may invite staff and managers, not a second
+    responsible person; the form offers only what the rule allows."""
+    side = await member_side(database, world, "a")
+    async with database.session(Scope.tenant(world.tenants["a"].id)) as s:
+        assert await invitations.grantable_roles(s, side) == [MemberRole.MANAGER, MemberRole.STAFF]
+        with pytest.raises(invitations.InvitationError) as refused:
+            await invitations.create_invitation(
+                s, side, invitee_name="我自己", kind=InvitationKind.MEMBER, member_role=MemberRole.RESPONSIBLE
+            )
+        assert refused.value.code == "role_above_yours"
+    for role in (MemberRole.MANAGER, MemberRole.STAFF):
+        assert (await invite_member(database, world, "a", role=role)).invitation.member_role is role
+
+
+async def test_a_manager_names_the_first_responsible_person_but_cannot_become_it(
+    database: Database, world: World
+) -> None:
+    """Tenant b has no responsible person: its manager may invite one, for someone else. Accepting that
+    invitation with the manager's own account is refused and changes nothing."""
+    manager = world.users["manager_b"]
+    new = await invite_member(database, world, "b", name="新责任人", role=MemberRole.RESPONSIBLE)
+    async with database.session(None) as s:
+        with pytest.raises(invitations.InvitationError) as refused:
+            await invitation_acceptance.accept_signed_in(s, new.token, manager.id)
+        assert refused.value.code == "own_invitation"
+    assert f"member:{world.tenants['b'].id}" in await roles_of(database, manager.id)
+    async with database.session(Scope.tenant(world.tenants["b"].id)) as s:
+        assert await ts.roles_of(s, world.tenants["b"].id, manager.id) == {MemberRole.MANAGER}
+    assert (await invitation_row(database, new.invitation.id)).accepted_at is None
+
+
+async def test_nobody_recovers_the_account_of_someone_above_them(database: Database, world: World) -> None:
+    """A unit whose only people are its responsible person and its manager: the manager may not make a
+    recovery link for the responsible person (it would give them the responsible person's passkey and role);
+    the responsible person may make one for the manager, who is told at once, in the inbox."""
+    tenant = world.tenants["c"]
+    async with database.session(Scope.system("test")) as s:
+        t = await s.get(Tenant, tenant.id)
+        assert t is not None
+        boss = await ts.create_user(s, login=f"boss.{tenant.code}", display_name="丙责任人")
+        await ts.add_member(s, t, boss, MemberRole.RESPONSIBLE)
+    manager = world.users["manager_c"]
+
+    async def side(user_id: uuid.UUID) -> invitations.Side:
+        async with database.session(Scope.tenant(tenant.id)) as s:
+            return await invitations.side_of(s, user_id, Context(ContextKind.MEMBER, str(tenant.id), ""))
+
+    async def contexts(user_id: uuid.UUID) -> list[Context]:
+        async with database.session(Scope.system("test")) as s:
+            return await contexts_for(s, user_id)
+
+    manager_side = await side(manager.id)
+    async with database.session(Scope.tenant(tenant.id)) as s:
+        assert boss.id not in {p.user_id for p in await invitation_recovery.people_of(s, manager_side)}
+        with pytest.raises(invitations.InvitationError) as refused:
+            await invitation_recovery.create_recovery(
+                s, manager_side, user_id=boss.id, roles=await contexts(boss.id)
+            )
+        assert refused.value.code == "role_above_yours"
+    async with database.session(Scope.system("test")) as s:
+        assert (
+            await s.execute(
+                select(func.count()).select_from(Notification).where(Notification.user_id == boss.id)
+            )
+        ).scalar_one() == 0
+        assert (
+            await s.execute(
+                select(func.count()).select_from(Invitation).where(Invitation.for_user_id == boss.id)
+            )
+        ).scalar_one() == 0
+    boss_side = await side(boss.id)
+    async with database.session(Scope.tenant(tenant.id)) as s:
+        new = await invitation_recovery.create_recovery(
+            s, boss_side, user_id=manager.id, roles=await contexts(manager.id)
+        )
+    async with database.session(Scope.system("test")) as s:
+        told = (
+            (await s.execute(select(Notification).where(Notification.user_id == manager.id))).scalars().all()
+        )
+        assert [n.kind for n in told] == ["account.recovery_made"]
+        assert "丙责任人" in told[0].body and told[0].link == "/account/passkeys"
+        recorded = (
+            (
+                await s.execute(
+                    select(AuditEntry).where(
+                        AuditEntry.action == "invitation.recovery_created",
+                        AuditEntry.object_id == str(new.invitation.id),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        assert len(recorded) == 1

@@ -120,7 +120,16 @@ async def test_lost_message_is_swept_and_processed_once(
     # The web process committed the change but died before handing the row to the broker.
     outbox.set_dispatcher(None)
     msg_id = await add_responsible(database, tenant_id)
-    await asyncio.sleep(0.3)  # the worker is running: give it a chance to (wrongly) do something
+    # The worker is running and busy: a message sent after ours goes through, and ours is still pending.
+    from worker.actors import process_outbox
+
+    probe = await emit_committed(database, ONCE_TOPIC, {"login": f"probe.{uuid.uuid4().hex[:10]}"})
+    process_outbox.send(str(probe))
+
+    async def probe_done() -> bool:
+        return (await load(database, probe)).status == outbox.DONE
+
+    await eventually(probe_done, what="a later message processed by the running worker")
     assert (await load(database, msg_id)).status == outbox.PENDING
     assert await readiness_of(database, tenant_id) != "ready"
     assert live_worker.recorder.deliveries("process_outbox", str(msg_id)) == []

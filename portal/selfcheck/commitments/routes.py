@@ -18,7 +18,7 @@ from litestar.response import Redirect, Template
 from portal.core.i18n import _
 from portal.core.web import DB, page
 from portal.identity import access
-from portal.identity.ceremonies import PasskeyError, take_ceremony
+from portal.identity.ceremonies import CEREMONY_BODY_MAX, PasskeyError, take_ceremony
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_routes import passkey_error, pop_ceremony
 from portal.identity.passkey_schemas import CredentialSubmission
@@ -111,7 +111,7 @@ class CommitmentPages(Controller):
             raise NotFoundException()
         return c
 
-    @post("/commitment/sign/options", status_code=200)
+    @post("/commitment/sign/options", status_code=200, request_max_body_size=CEREMONY_BODY_MAX)
     async def sign_options(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Response[dict[str, Any]]:
@@ -131,7 +131,7 @@ class CommitmentPages(Controller):
         request.session[SESSION_KEY] = ceremony.to_session()
         return Response({"publicKey": options})
 
-    @post("/commitment/sign", status_code=200)
+    @post("/commitment/sign", status_code=200, request_max_body_size=CEREMONY_BODY_MAX)
     async def sign(
         self,
         request: Request,

@@ -17,7 +17,7 @@ from litestar.params import FromPath, JSONBody
 from portal.core.i18n import N_, _
 from portal.core.web import DB
 from portal.identity import access
-from portal.identity.ceremonies import PasskeyError, take_ceremony
+from portal.identity.ceremonies import CEREMONY_BODY_MAX, PasskeyError, take_ceremony
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.passkey_routes import passkey_error, pop_ceremony
 from portal.identity.passkey_schemas import CredentialSubmission
@@ -63,6 +63,7 @@ class ReportSigning(Controller):
     include_in_schema = False
     # Any member may ask; the service refuses everyone but the responsible person with a clear message.
     opt = access.member()
+    request_max_body_size = CEREMONY_BODY_MAX
 
     async def _report(
         self, db: DB, tenant_id: uuid.UUID, selfcheck_id: uuid.UUID

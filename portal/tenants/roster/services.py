@@ -130,11 +130,11 @@ async def check_change(
         raise RosterRefused("same_role")
     if new in member.other_roles:
         raise RosterRefused("already_holds")
-    if MemberRole.RESPONSIBLE in (member.role, new) and MemberRole.RESPONSIBLE not in actor_roles:
-        # A manager may appoint the first responsible person of a unit that has none, nothing more.
-        first = new is MemberRole.RESPONSIBLE and await _responsibles(session, tenant_id) == 0
-        if not first:
-            raise RosterRefused("responsible_only")
+    has_responsible = await _responsibles(session, tenant_id) > 0
+    if not policies.may_grant_role(actor_roles, new, unit_has_responsible=has_responsible):
+        raise RosterRefused("responsible_only")
+    if member.role is MemberRole.RESPONSIBLE and MemberRole.RESPONSIBLE not in actor_roles:
+        raise RosterRefused("responsible_only")  # the responsible role is taken away only by its holder
     if member.role is MemberRole.RESPONSIBLE:
         await _check_leaving_responsible(session, tenant_id)
     return member, new

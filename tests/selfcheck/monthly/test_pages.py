@@ -96,3 +96,21 @@ async def test_staff_cannot_answer_and_foreign_selfcheck_is_404(
     # Tenant a's self-check, through tenant b's URL or its own: invisible from tenant b's context.
     assert (await client.get(f"/t/{b.id}/selfchecks/{sc_a.id}")).status_code == 404
     assert (await client.get(f"/t/{world.tenants['a'].id}/selfchecks/{sc_a.id}")).status_code == 404
+
+
+async def test_an_item_the_checklist_does_not_have_is_404_whatever_the_answer(
+    client: AsyncTestClient, database: Database, world: World
+) -> None:
+    a = world.tenants["a"]
+    sc = await _open(database, a.id, "2026-08")
+    await sign_in(client, world.users["manager_a"].login)
+    base = f"/t/{a.id}/selfchecks/{sc.id}/items"
+    for data in ({"answer": "bogus"}, {"answer": "pass"}, {}):
+        response = await post_form(client, f"{base}/NO-SUCH-ITEM", data)
+        assert response.status_code == 404, (data, response.status_code)
+    # A real item with a bogus answer is the form's own refusal, in place.
+    bogus = await post_form(client, f"{base}/GEN-M-01", {"answer": "bogus"})
+    assert bogus.status_code == 422 and "选择" in bogus.text
+    async with database.session(Scope.tenant(a.id)) as s:
+        loaded = await sc_services.load(s, sc.id)
+        assert loaded is not None and loaded.answers == []

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from portal.audit import services as audit
 from portal.core.db import Database
@@ -20,6 +20,7 @@ from portal.models.identity import User
 from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as ts
 from portal.tenants.roster import services as roster
+from tests.fixtures.brokers import eventually
 from tests.fixtures.factories import World, build_world
 from tests.fixtures.web import post_form, sign_in
 
@@ -286,6 +287,18 @@ async def test_a_manager_who_leaves_the_unit_lands_on_their_own_home(
     assert (manager.id, "manager") not in await _roster(database, a)
 
 
+async def _someone_waits_for_a_lock(database: Database) -> bool:
+    """PostgreSQL's word that a session of this database is blocked on a lock (the roster lock)."""
+    async with database.engine.connect() as conn:
+        waiting = await conn.execute(
+            text(
+                "select count(*) from pg_stat_activity "
+                "where datname = current_database() and wait_event_type = 'Lock'"
+            )
+        )
+        return bool(waiting.scalar_one())
+
+
 async def test_two_responsible_people_demoting_each_other_at_once_leave_one(
     pg_only_database: Database,
 ) -> None:
@@ -305,7 +318,7 @@ async def test_two_responsible_people_demoting_each_other_at_once_leave_one(
     async with database.session(Scope.tenant(a.id)) as s1:
         await roster.change_role(s1, a.id, second_mid, "manager", actor_id=first.id)
         other = asyncio.create_task(demote(first_mid, second.id))
-        await asyncio.sleep(0.3)
+        await eventually(lambda: _someone_waits_for_a_lock(database), what="the second change waiting")
         assert not other.done()  # waiting for the first change's transaction
     with pytest.raises(roster.RosterRefused) as refused:
         await other
