@@ -18,6 +18,7 @@ from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.demo.softauthn import SoftAuthenticator
 from portal.identity import passkeys
+from portal.identity.ceremonies import Ceremony
 from portal.identity.passkey_routes import MESSAGES
 from portal.models.audit import AuditEntry
 from portal.models.identity import Passkey, User
@@ -378,25 +379,25 @@ async def test_a_sign_in_without_a_user_handle_is_refused(database: Database, se
     assert (after.sign_count, after.last_used_at) == (before.sign_count, before.last_used_at)
 
 
-async def test_a_credential_id_over_1023_bytes_is_refused(database: Database, settings: Settings) -> None:
+async def _registration(database: Database, settings: Settings) -> tuple[User, Ceremony, dict[str, object]]:
+    """A new person's registration ceremony and a copy of their authenticator's answer, to tamper with."""
     user = await _new_user(database)
     soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     options, ceremony = passkeys.registration_options(
         settings, user_id=user.id, user_name="x", display_name="x", rp_name="门户"
     )
-    answer = _copy(soft.create(options))
+    return user, ceremony, _copy(soft.create(options))
+
+
+async def test_a_credential_id_over_1023_bytes_is_refused(database: Database, settings: Settings) -> None:
+    _user, ceremony, answer = await _registration(database, settings)
     answer["id"] = answer["rawId"] = bytes_to_base64url(b"\x01" * 1024)
     with pytest.raises(passkeys.PasskeyError, match="1024 bytes"):
         passkeys.verify_registration(settings, ceremony, answer)
 
 
 async def test_a_none_attestation_with_a_statement_is_refused(database: Database, settings: Settings) -> None:
-    user = await _new_user(database)
-    soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
-    options, ceremony = passkeys.registration_options(
-        settings, user_id=user.id, user_name="x", display_name="x", rp_name="门户"
-    )
-    answer = _copy(soft.create(options))
+    user, ceremony, answer = await _registration(database, settings)
     response = answer["response"]
     assert isinstance(response, dict)
     attestation = cbor2.loads(base64url_to_bytes(response["attestationObject"]))

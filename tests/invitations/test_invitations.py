@@ -37,10 +37,9 @@ from portal.models.tenants import (
     MemberRole,
     Membership,
     RegulatorAssignment,
-    Tenant,
 )
 from portal.tenants import services as ts
-from tests.fixtures.factories import World
+from tests.fixtures.factories import World, add_person
 from tests.fixtures.web import post_form, sign_in
 from tests.identity.helpers import give_passkey, page_text, post_json, session_of, zh
 
@@ -539,11 +538,7 @@ async def test_recovery_adds_a_passkey_and_can_void_the_old_ones(
     client: AsyncTestClient, database: Database, settings: Settings, world: World
 ) -> None:
     a = world.tenants["a"]
-    async with database.session(Scope.system("test")) as s:
-        tenant = await ts.get_tenant(s, a.id)
-        assert tenant is not None
-        lost = await ts.create_user(s, login=f"lost.{uuid.uuid4().hex[:8]}", display_name="丢手机的人")
-        await ts.add_member(s, tenant, lost, MemberRole.STAFF)
+    lost = await add_person(database, a.id, MemberRole.STAFF, "丢手机的人")
     old_phone = soft_for(settings)
     old_key = await give_passkey(database, settings, lost.id, old_phone)
 
@@ -654,11 +649,7 @@ async def test_nobody_recovers_the_account_of_someone_above_them(database: Datab
     recovery link for the responsible person (it would give them the responsible person's passkey and role);
     the responsible person may make one for the manager, who is told at once, in the inbox."""
     tenant = world.tenants["c"]
-    async with database.session(Scope.system("test")) as s:
-        t = await s.get(Tenant, tenant.id)
-        assert t is not None
-        boss = await ts.create_user(s, login=f"boss.{tenant.code}", display_name="丙责任人")
-        await ts.add_member(s, t, boss, MemberRole.RESPONSIBLE)
+    boss = await add_person(database, tenant.id, MemberRole.RESPONSIBLE, "丙责任人")
     manager = world.users["manager_c"]
 
     async def side(user_id: uuid.UUID) -> invitations.Side:

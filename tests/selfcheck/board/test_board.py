@@ -6,23 +6,16 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from portal.core.db import Database
-from portal.core.tenancy import Scope
-from portal.models.tenants import MemberRole, Tenant
-from portal.tenants import services as ts
-from tests.fixtures.factories import World
+from portal.models.tenants import MemberRole
+from tests.fixtures.factories import World, add_person
 
 
 async def test_the_board_names_the_responsible_person_and_the_manager_only(
     client: AsyncTestClient, database: Database, world: World
 ) -> None:
     b = world.tenants["b"]
-    async with database.session(Scope.system("test")) as s:
-        tenant = await s.get(Tenant, b.id)
-        assert tenant is not None
-        boss = await ts.create_user(s, login=f"boss.{b.code}", display_name="责任人乙")
-        await ts.add_member(s, tenant, boss, MemberRole.RESPONSIBLE)
-        cleaner = await ts.create_user(s, login=f"cleaner.{b.code}", display_name="保洁员丙")
-        await ts.add_member(s, tenant, cleaner, MemberRole.STAFF)
+    await add_person(database, b.id, MemberRole.RESPONSIBLE, "责任人乙")
+    await add_person(database, b.id, MemberRole.STAFF, "保洁员丙")
     client.cookies.clear()
     board = await client.get(f"/board/{b.id}")
     assert board.status_code == 200

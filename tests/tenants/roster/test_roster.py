@@ -21,16 +21,12 @@ from portal.models.tenants import MemberRole, Tenant
 from portal.tenants import services as ts
 from portal.tenants.roster import services as roster
 from tests.fixtures.brokers import eventually
-from tests.fixtures.factories import World, build_world
+from tests.fixtures.factories import World, add_person, build_world
 from tests.fixtures.web import post_form, sign_in
 
 
 async def _person(database: Database, tenant: Tenant, role: MemberRole, name: str = "员工") -> User:
-    async with database.session(Scope.system("test roster: add person")) as s:
-        t = await s.get(Tenant, tenant.id)
-        user = await ts.create_user(s, login=f"p.{uuid.uuid4().hex[:8]}", display_name=name)
-        await ts.add_member(s, t, user, role)  # type: ignore[arg-type]
-    return user
+    return await add_person(database, tenant.id, role, name)
 
 
 async def _roster(database: Database, tenant: Tenant) -> dict[tuple[uuid.UUID, str], uuid.UUID]:
