@@ -153,8 +153,10 @@ async def request_slot(
     elif await used_bytes(session, tenant_id, with_pending=True) + size > limits.quota:
         raise EvidenceError("quota")
     key = _key(tenant_id, client_id)
+    # The policy allows exactly the declared size, not the global maximum: a slot asked for 1,000 bytes
+    # takes no 19 MiB picture (the storage server refuses it, and completion checks again).
     upload = await storage.presign_upload(
-        key, content_type=content_type, max_size=limits.max_upload, expires_in=expires_in or SLOT_EXPIRY
+        key, content_type=content_type, max_size=size, expires_in=expires_in or SLOT_EXPIRY
     )
     if slot is None:
         slot = UploadSlot(
@@ -168,7 +170,7 @@ async def request_slot(
         )
         session.add(slot)
     # A retry gets a fresh signature (and deadline) for the same key.
-    slot.declared_type, slot.declared_size, slot.max_size = content_type, size, limits.max_upload
+    slot.declared_type, slot.declared_size, slot.max_size = content_type, size, size
     slot.filename = filename.strip()[:200]
     slot.expires_at = max(upload.expires_at, now)
     await session.flush()

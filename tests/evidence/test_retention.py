@@ -81,7 +81,7 @@ async def test_purge_after_retention(portal: Portal, world: World, hazard_rule: 
         lone_key, shared_key = lone.key, shared.key
     # A slot handed out and never completed, with a stray upload behind it.
     stray_id = uuid.uuid4()
-    slot = await portal.slot(tenant.id, 5000, client_id=stray_id)
+    slot = await portal.slot(tenant.id, len(photo), client_id=stray_id)
     assert (await portal.upload(slot.json()["upload"], photo)).status_code == 204
 
     async with portal.database.session(Scope.system("test")) as s:
