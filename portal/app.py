@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             web.RequestContextMiddleware(),
             *rate_limits.middleware(settings),
         ],
-        # Every route declares who may call it (portal/core/access.py); a route without one answers 403.
+        # Every route declares who may call it (portal/identity/access.py); a route without one answers 403.
         guards=[access.guard],
         stores={
             sessions.STORE_NAME: sessions.session_store(settings, db),

@@ -51,11 +51,6 @@ class Access(Mapping[str, Any]):
     def __len__(self) -> int:
         return 1
 
-    @property
-    def without_session(self) -> bool:
-        """May be answered without a signed-in session (public, or authenticated by an API key)."""
-        return self.is_public or self.by_api_key
-
     def describe(self) -> str:
         parts = []
         if self.is_public:

@@ -12,7 +12,7 @@ override it)::
     @post("/t/{tenant_id:uuid}/invitations", opt=access.member(MemberRole.RESPONSIBLE, MemberRole.MANAGER))
     @get("/t/{tenant_id:uuid}", opt=access.member() | access.cross_tenant(ContextKind.REGULATOR))
 
-    @get("/api/v1/risk/{tenant_id:uuid}", opt=access.api_key())  # the handler checks the bearer key
+    @get("/api/v1/tenants/{tenant_id:uuid}", opt=access.member() | access.api_key())  # people or keys
 
     class InsurerKeyPages(Controller):
         opt = access.insurer()                                # every handler of the controller
@@ -33,15 +33,17 @@ The kinds (combine them with ``|``):
 ``admin()``, ``insurer()``
     The active role is platform admin, or an insurer's user.
 ``api_key()``
-    Bearer-token API routes (under ``/api/``, exempt from CSRF): no session is needed, the handler or its
-    dependency checks the API key itself (and answers 401 without a good one). Not rate-limited as public.
+    Bearer-token API routes (under ``/api/``, exempt from CSRF): a request with ``Authorization: Bearer``
+    is authenticated by its key (401 when the key is unknown, expired or revoked). An API key is not a
+    person: on any route not declared ``api_key()`` a key counts for nothing, so a key alone is signed
+    out there. Not rate-limited as public.
 
 What the guard (:func:`guard`, installed on the app) answers:
 
-* no declaration: **403**, and an error in the log. ``tests/auth/test_access.py`` walks every route of
+* no declaration: **403**, and an error in the log. ``tests/identity/test_access.py`` walks every route of
   the app and fails on any handler without one, so a forgotten declaration never reaches production.
-* signed out (or a session that ended) on anything but ``public`` / ``api_key``: **401** (pages redirect
-  to /signin, with a notice when a session ended).
+* signed out (or a session that ended, or only an API key where keys do not count) on anything but
+  ``public``: **401** (pages redirect to /signin, with a notice when a session ended).
 * signed in, but the active role is not among the declared ones: **403** with a translated message.
 
 The guard looks at the role only, never at which object is asked for: objects are still found through

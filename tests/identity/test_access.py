@@ -98,7 +98,7 @@ def test_every_route_handler_declares_its_access(tmp_path: Path) -> None:
         for path, h in handlers
         if access.access_of(h) is None
     )
-    assert not missing, "routes without an access declaration (see portal/core/access.py):\n" + "\n".join(
+    assert not missing, "routes without an access declaration (see portal/identity/access.py):\n" + "\n".join(
         missing
     )
     paths = {path for path, _h in handlers}
