@@ -39,7 +39,7 @@ def install() -> None:
 
     # Outbox handlers: topic → the idempotent function that does the work of one row.
     outbox.register(tenants.READINESS_TOPIC, tenants.recompute_readiness)
-    outbox.register(evidence.PROCESS_TOPIC, evidence.process_handler)
+    outbox.register(evidence.PROCESS_TOPIC, evidence.process_handler, on_failed=evidence.processing_failed)
     outbox.register(evidence.DELETE_TOPIC, evidence.delete_objects_handler)
     outbox.register(notify.DELIVER_TOPIC, notify.deliver)
 

@@ -31,6 +31,7 @@ MAX_ATTEMPTS = 8
 
 Handler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 _handlers: dict[str, Handler] = {}
+_on_failed: dict[str, Handler] = {}
 _dispatcher: Callable[[uuid.UUID], None] | None = None
 
 
@@ -50,10 +51,13 @@ class OutboxMessage(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
-def register(topic: str, fn: Handler) -> None:
-    """Name the async function that does the work of ``topic`` (it must be idempotent). Called by
-    :mod:`portal.registry` only, never as a side effect of importing a domain."""
+def register(topic: str, fn: Handler, *, on_failed: Handler | None = None) -> None:
+    """Name the async function that does the work of ``topic`` (it must be idempotent), and, if given,
+    the one that records what a message that failed for good leaves behind (``on_failed``: so that no
+    one waits for it for ever). Called by :mod:`portal.registry` only, never on import."""
     _handlers[topic] = fn
+    if on_failed is not None:
+        _on_failed[topic] = on_failed
 
 
 def set_dispatcher(fn: Callable[[uuid.UUID], None] | None) -> None:
@@ -131,12 +135,18 @@ async def _record_failure(db: Database, message_id: uuid.UUID, exc: Exception) -
                     last_error=error,
                     status=case((attempts >= MAX_ATTEMPTS, FAILED), else_=PENDING),
                 )
-                .returning(OutboxMessage.topic, OutboxMessage.attempts, OutboxMessage.status)
+                .returning(
+                    OutboxMessage.topic, OutboxMessage.payload, OutboxMessage.attempts, OutboxMessage.status
+                )
                 .execution_options(synchronize_session=False)
             )
         ).first()
     if row is not None and row.status == FAILED:
         log.error("outbox_failed", message_id=str(message_id), topic=row.topic, attempts=row.attempts)
+        given_up = _on_failed.get(row.topic)
+        if given_up is not None:
+            async with db.session(Scope.system("outbox: a message failed for good")) as session:
+                await given_up(session, row.payload)
 
 
 async def sweep(

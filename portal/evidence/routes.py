@@ -33,10 +33,11 @@ MESSAGES = {
     "not_uploaded": N_("The file has not arrived yet. Please upload it again."),
     "client_id": N_("This upload id is already used for another upload."),
     "processing": N_("This picture is still being prepared. Please try again in a moment."),
+    "processing_failed": N_("This picture could not be prepared. Please upload it again."),
     "frozen": N_("This record has been submitted: no more photos can be added to it."),
 }
 # Conflicts the client may resolve by waiting or retrying; every other refusal is a plain 400.
-_STATUS = {"not_uploaded": 409, "processing": 409}
+_STATUS = {"not_uploaded": 409, "processing": 409, "processing_failed": 410}
 Variant = Literal["display", "thumb", "original"]
 # Members of the tenant (any role: staff upload the photos) and the people who visit or supervise it.
 # Insurers read risk status, never evidence. Which objects each may see is the tenancy scope's business
@@ -140,6 +141,8 @@ class EvidenceController(Controller):
         except EvidenceNotFound:
             raise NotFoundException() from None
         except services.EvidenceError as exc:
+            if exc.refused and me.scope is not None:
+                await services.record_refusal(request.app.state.db, me.scope, client_id, exc.code)
             return _problem(request, exc)
         return Response(await evidence_out(db, evidence, me.user_id), status_code=200)
 

@@ -24,8 +24,9 @@ from sqlalchemy.orm import selectinload
 from portal.audit import services as audit
 from portal.config import Settings
 from portal.core import outbox
+from portal.core.db import Database
 from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
-from portal.core.tenancy import ScopeKind
+from portal.core.tenancy import Scope, ScopeKind
 from portal.evidence import processing
 from portal.evidence.owners import EvidenceNotFound, is_frozen, may_see_private, resolve_owner, viewer_scope
 from portal.evidence.store import current_storage
@@ -38,11 +39,13 @@ MB = 1024 * 1024
 
 
 class EvidenceError(ValueError):
-    """A rule was broken; ``code`` names it for a translated message (see routes.MESSAGES)."""
+    """A rule was broken; ``code`` names it for a translated message (see routes.MESSAGES). ``refused``:
+    the uploaded file itself was refused and deleted, which :func:`record_refusal` keeps on the slot."""
 
-    def __init__(self, code: str, detail: str = "") -> None:
+    def __init__(self, code: str, detail: str = "", *, refused: bool = False) -> None:
         super().__init__(detail or code)
         self.code = code
+        self.refused = refused
 
 
 @dataclass(frozen=True)
@@ -209,9 +212,19 @@ async def attach_bytes(
 
 
 async def _refuse(storage: ObjectStorage, slot: UploadSlot, code: str) -> EvidenceError:
-    """Delete what was uploaded; the caller raises the answer and its transaction records nothing."""
+    """Delete what was uploaded; the caller raises the answer. The request's transaction rolls back with
+    the error, so the caller keeps the refusal with :func:`record_refusal`, in a transaction of its own."""
     await storage.delete(slot.key)
-    return EvidenceError(code)
+    return EvidenceError(code, refused=True)
+
+
+async def record_refusal(db: Database, scope: Scope, client_id: uuid.UUID, code: str) -> None:
+    """The slot of a refused file becomes ``rejected`` with its reason: it no longer counts against the
+    quota, and completing it again answers the same reason, not "not uploaded"."""
+    async with db.session(scope) as session:
+        slot = await _slot(session, client_id)
+        if slot is not None and slot.status is SlotStatus.PENDING:
+            slot.status, slot.reject_code = SlotStatus.REJECTED, code
 
 
 async def complete_upload(
@@ -361,6 +374,15 @@ async def process_object(
     return obj
 
 
+async def processing_failed(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """The derivatives could not be made, for good: the picture says so (instead of "preparing" for
+    ever), and the person can upload it again."""
+    obj = await session.get(StoredObject, uuid.UUID(payload["object_id"]))
+    if obj is not None and obj.processing is Processing.PENDING:
+        obj.processing = Processing.FAILED
+        await session.flush()
+
+
 async def process_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
     await process_object(
         session,
@@ -422,5 +444,5 @@ async def download(
     if variant not in ("display", "thumb"):
         raise EvidenceNotFound()
     if key is None:
-        raise EvidenceError("processing")
+        raise EvidenceError("processing_failed" if obj.processing is Processing.FAILED else "processing")
     return Download(key, processing.JPEG, None)

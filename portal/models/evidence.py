@@ -46,6 +46,7 @@ class Processing(enum.StrEnum):
     PENDING = "pending"  # an outbox row will make the derivatives
     READY = "ready"
     NOT_NEEDED = "not_needed"  # PDF: nothing to shrink, nothing to strip
+    FAILED = "failed"  # the job gave up (outbox.MAX_ATTEMPTS): shown as such, with a way to upload again
 
 
 class UploadSlot(Base, TenantScoped):

@@ -473,3 +473,24 @@ async def test_file_routes_answer_404_when_storage_is_not_a_file_backend() -> No
     async with AsyncTestClient(app=file_app(s3), base_url=BASE_URL) as client:
         assert (await client.post("/storage/upload", data={"a": "b"})).status_code == 404
         assert (await client.get("/storage/o/k/x.jpg?expires=1&signature=x")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_file_delete_leaves_no_empty_folders(
+    file_backend: tuple[FileStorage, httpx.AsyncClient],
+) -> None:
+    """S3 has no folders: deleting the last object of a per-upload folder removes the folder too (data and
+    metadata sides), and a folder that still holds an object stays."""
+    storage, _http = file_backend
+    await storage.put("evidence/t1/u1/original", JPEG, "image/jpeg")
+    await storage.put("evidence/t1/u2/original", JPEG, "image/jpeg")
+    await storage.put("evidence/t1/u2/thumb.jpg", JPEG, "image/jpeg")
+    await storage.delete("evidence/t1/u1/original")
+    await storage.delete("evidence/t1/u2/thumb.jpg")
+    folders = {p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*") if p.is_dir()}
+    assert not any(f.endswith("t1/u1") for f in folders)
+    assert any(f.endswith("t1/u2") for f in folders)  # the original is still there
+    await storage.delete("evidence/t1/u2/original")
+    folders = {p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*") if p.is_dir()}
+    assert not any("evidence" in f for f in folders), folders
+    assert await storage.head("evidence/t1/u2/original") is None

@@ -59,3 +59,27 @@ async def test_phone_photo_is_shrunk_uploaded_and_thumbnailed(
     assert images.assert_no_metadata(await display.body()).size == (768, 1024)
     thumb_bytes = await page.request.get(f"{evidence}/thumb")
     assert images.assert_no_metadata(await thumb_bytes.body()).size == (240, 320)
+
+
+async def test_a_storage_refusal_is_said_in_the_persons_language(
+    phone: Page, portal_server: str, tmp_path: Path
+) -> None:
+    """The storage server refuses the bytes (S3's XML, e.g. a file over the slot's declared size): the
+    person reads why, in Chinese, instead of "the upload failed, try again"."""
+    page = phone
+    photo = tmp_path / "refused.jpg"
+    photo.write_bytes(images.jpeg(600, 400, seed=5))
+    refusal = (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>EntityTooLarge</Code>'
+        "<Message>Your proposed upload exceeds the maximum allowed size</Message></Error>"
+    )
+
+    async def refuse(route):  # type: ignore[no-untyped-def]
+        await route.fulfill(status=400, content_type="application/xml", body=refusal)
+
+    await page.route(re.compile(r"/storage/upload"), refuse)
+    await sign_in(page, "白霞", "t01.manager")
+    await expect(page).to_have_url(re.compile(r"/t/[0-9a-f-]{36}$"))
+    await page.goto(page.url + "/photos")
+    await page.locator("[data-evidence-input]").set_input_files(str(photo))
+    await expect(page.locator(".ev-error")).to_have_text("文件比门户预期的大：请重新选择。", timeout=30_000)

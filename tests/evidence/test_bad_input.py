@@ -60,7 +60,13 @@ async def test_refused_content(
     assert problem["code"] == code and problem["message"] == services_message(code)
     assert await recorded(portal, tenant.id) == (0, 0)
     assert await portal.storage.head(f"evidence/{tenant.id}/{client_id}/original") is None
-    assert await slot_status(portal, client_id) is SlotStatus.PENDING  # the transaction recorded nothing
+    # The refusal is kept on the slot: it no longer counts against the quota, and asking again gives the
+    # same reason (not "not uploaded").
+    assert await slot_status(portal, client_id) is SlotStatus.REJECTED
+    again = await portal.complete(client_id)
+    assert (again.status_code, again.json()["code"]) == (400, code)
+    async with portal.database.session(Scope.tenant(tenant.id)) as s:
+        assert await services.used_bytes(s, tenant.id, with_pending=True) == 0
 
 
 def services_message(code: str) -> str:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import io
 import uuid
 
+import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
+from portal.core import outbox
 from portal.core.tenancy import Scope
 from portal.models.evidence import Evidence, StoredObject, UploadSlot
 from tests.evidence import images
@@ -157,3 +159,32 @@ async def test_pdf_and_heic_and_png(portal: Portal, world: World) -> None:
             )
         ).scalar_one()
     assert (heic_obj.gps_lat, heic_obj.gps_lon, heic_obj.camera_make) == (*images.GPS, "HUAWEI")
+
+
+async def test_a_picture_that_cannot_be_prepared_says_so_after_the_last_attempt(
+    portal: Portal, world: World
+) -> None:
+    """The original is damaged after it was verified (a storage fault): every attempt to make the
+    derivatives fails; after the last one the picture is "failed", not "preparing" for ever."""
+    tenant = world.tenants["a"]
+    await portal.sign_in(world.users["manager_a"].login)
+    photo = images.jpeg(640, 480, seed=77)
+    _client_id, done = await portal.add(tenant.id, photo)
+    assert done.status_code == 200 and done.json()["processing"] == "pending"
+    async with portal.database.session(Scope.system("test")) as s:
+        obj = (
+            await s.execute(select(StoredObject).where(StoredObject.sha256 == done.json()["sha256"]))
+        ).scalar_one()
+        key = obj.key
+    await portal.storage.delete(key)
+    await portal.storage.put(key, images.truncated_jpeg(), "image/jpeg")
+    for _attempt in range(outbox.MAX_ATTEMPTS):
+        with pytest.raises(Exception):  # noqa: B017  (the codec's own error: whatever it is, it is not ours)
+            await portal.process_pending(tenant.id)
+    gallery = await portal.client.get(
+        "/evidence/gallery", params={"owner_type": "tenant", "owner_id": str(tenant.id)}
+    )
+    assert gallery.status_code == 200 and "请重新上传" in gallery.text
+    thumb = await portal.client.get(f"/evidence/{done.json()['id']}/thumb")
+    assert thumb.status_code == 410 and thumb.json()["code"] == "processing_failed"
+    assert await portal.process_pending(tenant.id) == []  # nothing left to try

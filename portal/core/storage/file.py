@@ -333,9 +333,22 @@ class FileStorage(ObjectStorage):
 
     def _delete(self, key: str) -> None:
         # Bytes first: once they are gone the object is gone, whatever happens to the sidecar.
-        for path in (self._data_path(key), self._meta_path(key)):
+        for path, top in ((self._data_path(key), self._objects), (self._meta_path(key), self._meta)):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError, IsADirectoryError):
                 path.unlink()
+            self._prune(path.parent, top)
+
+    @staticmethod
+    def _prune(folder: Path, top: Path) -> None:
+        """Remove the folders a deleted object leaves empty (one per upload), up to but not including
+        ``top``: S3 has no folders, so neither may this backend keep them. A folder that another object
+        is being written into at the same moment is not empty, and rmdir refuses it."""
+        while folder != top and top in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or already gone): stop climbing
+                return
+            folder = folder.parent
 
     def _check(self) -> None:
         if not self.root.is_dir():

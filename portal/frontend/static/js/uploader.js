@@ -109,7 +109,15 @@
 
   /* -- HTTP --------------------------------------------------------------------------------------- */
 
-  function Problem(status, message, retry) { this.status = status; this.message = message; this.retry = retry; }
+  function Problem(status, message, retry, code) {
+    this.status = status; this.message = message; this.retry = retry; this.code = code || "";
+  }
+
+  /* The storage server's refusal, S3's XML (both backends answer it): <Error><Code>EntityTooLarge</Code>… */
+  function storageCode(xhr) {
+    var match = /<Code>([A-Za-z]+)<\/Code>/.exec(xhr.responseText || "");
+    return match ? match[1] : "";
+  }
 
   function postJson(url, body) {
     return fetch(url, {
@@ -136,8 +144,9 @@
       xhr.onload = function () {
         // 412: this very file is already there (an earlier try got through but its answer was lost).
         if ((xhr.status >= 200 && xhr.status < 300) || xhr.status === 412) { onProgress(1); resolve(); return; }
-        // 403: the signature expired while we waited; 5xx: the storage server had a bad moment.
-        reject(new Problem(xhr.status, "", xhr.status >= 500 || xhr.status === 403));
+        // 403: the signature expired while we waited; 5xx: the storage server had a bad moment. Anything
+        // else (a file over the declared size, another type) is said in the person's language, not retried.
+        reject(new Problem(xhr.status, "", xhr.status >= 500 || xhr.status === 403, storageCode(xhr)));
       };
       xhr.onerror = xhr.ontimeout = function () { reject(new Problem(0, "", true)); };
       xhr.timeout = 120000;
@@ -209,8 +218,9 @@
       row.say("msgDone");
       document.body.dispatchEvent(new CustomEvent("evidence-uploaded", { bubbles: true }));
     }, function (err) {
-      if (err instanceof Problem && err.message) {
-        row.status.textContent = err.message;
+      var storageMessage = err instanceof Problem && err.code ? root.dataset["msgStorage" + err.code] : "";
+      if (err instanceof Problem && (err.message || storageMessage)) {
+        row.status.textContent = err.message || storageMessage;
         row.status.className = "ev-error";
       } else {
         row.say("msgFailed", true);
