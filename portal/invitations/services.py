@@ -32,7 +32,7 @@ from portal.models.identity import User
 from portal.models.insurer import Insurer
 from portal.models.tenants import Invitation, InvitationKind, Jurisdiction, MemberRole, Membership, Tenant
 from portal.tenants import policies as tenant_policies
-from portal.tenants.services import roles_of
+from portal.tenants.services import responsible_count, roles_of
 
 INVITATION_TTL = timedelta(days=7)
 NAME_MAX = 120
@@ -239,22 +239,13 @@ async def store_invitation(
     return NewInvitation(inv, token, await view_of(session, inv, now))
 
 
-async def _has_responsible(session: AsyncSession, tenant_id: uuid.UUID) -> bool:
-    found = await session.execute(
-        select(Membership.id)
-        .where(Membership.tenant_id == tenant_id, Membership.role == MemberRole.RESPONSIBLE)
-        .limit(1)
-    )
-    return found.first() is not None
-
-
 async def grantable_roles(session: AsyncSession, side: Side) -> list[MemberRole]:
     """The roles a unit's inviter may give (what the invitation form offers; the same rule refuses the
     rest in :func:`create_invitation`)."""
     if side.kind is not ContextKind.MEMBER or side.tenant_id is None:
         return []
     mine = await roles_of(session, side.tenant_id, side.user_id)
-    has_responsible = await _has_responsible(session, side.tenant_id)
+    has_responsible = await responsible_count(session, side.tenant_id) > 0
     return [
         r for r in MemberRole if tenant_policies.may_grant_role(mine, r, unit_has_responsible=has_responsible)
     ]
@@ -288,7 +279,7 @@ async def create_invitation(
         if not tenant_policies.may_grant_role(
             await roles_of(session, side.tenant_id, side.user_id),
             member_role,
-            unit_has_responsible=await _has_responsible(session, side.tenant_id),
+            unit_has_responsible=await responsible_count(session, side.tenant_id) > 0,
         ):
             raise InvitationError("role_above_yours")
         inv.tenant_id, inv.member_role = side.tenant_id, member_role

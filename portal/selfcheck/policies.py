@@ -27,6 +27,7 @@ from portal.models.selfcheck import (
     Severity,
 )
 from portal.models.tenants import MemberRole
+from portal.tenants.policies import ANSWERABLE  # the manager and the responsible person
 
 # The cycle's pages: the tenant's members, and from outside the grid's people and the regulator (insurers
 # never see self-checks or hazards, only the risk status they were granted).
@@ -40,8 +41,6 @@ LEDGER_PAGE = access.member(MemberRole.MANAGER, MemberRole.RESPONSIBLE) | access
     ContextKind.WARDEN, ContextKind.REGULATOR
 )
 
-# The two people who answer for a unit's fire safety (消防安全责任人, 消防安全管理人).
-ANSWERABLE = frozenset({MemberRole.RESPONSIBLE, MemberRole.MANAGER})
 
 # Why a rule said no, shown to the person (translated where it is shown).
 ONLY_ANSWERABLE_FILL_IN = N_("Only the manager or the responsible person fills in the self-check.")

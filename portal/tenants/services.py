@@ -245,6 +245,14 @@ async def assign_regulator(
     await session.flush()
 
 
+async def responsible_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    """How many responsible persons the tenant has (the roster and invitations both ask)."""
+    count = select(func.count()).where(
+        Membership.tenant_id == tenant_id, Membership.role == MemberRole.RESPONSIBLE
+    )
+    return int((await session.execute(count)).scalar_one())
+
+
 async def roles_of(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> set[MemberRole]:
     """The roles a person holds in one tenant (empty when none)."""
     rows = await session.execute(

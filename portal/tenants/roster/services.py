@@ -25,7 +25,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
@@ -34,7 +34,7 @@ from portal.core.tenancy import require_scope
 from portal.models.identity import User
 from portal.models.tenants import MemberRole, Membership, Tenant
 from portal.tenants import policies
-from portal.tenants.services import READINESS_TOPIC, roles_of
+from portal.tenants.services import READINESS_TOPIC, responsible_count, roles_of
 
 
 class RosterRefused(ValueError):
@@ -86,18 +86,6 @@ async def get_member(session: AsyncSession, tenant_id: uuid.UUID, membership_id:
     return Member(row[0], row[1], row[2], row[3], frozenset(others - {row[3]}))
 
 
-async def _responsibles(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    return int(
-        (
-            await session.execute(
-                select(func.count()).where(
-                    Membership.tenant_id == tenant_id, Membership.role == MemberRole.RESPONSIBLE
-                )
-            )
-        ).scalar_one()
-    )
-
-
 async def _actor_roles(session: AsyncSession, tenant_id: uuid.UUID, actor_id: uuid.UUID) -> set[MemberRole]:
     roles = await roles_of(session, tenant_id, actor_id)
     if not policies.may_manage_roster(roles):
@@ -115,7 +103,7 @@ async def _target(session: AsyncSession, tenant_id: uuid.UUID, membership_id: uu
 async def _check_leaving_responsible(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """A responsible person is about to stop being one: never the last. (Only a responsible person gets
     this far, so the last one is always the person asking: stepping down needs a successor first.)"""
-    if await _responsibles(session, tenant_id) <= 1:
+    if await responsible_count(session, tenant_id) <= 1:
         raise RosterRefused("last_responsible")
 
 
@@ -130,7 +118,7 @@ async def check_change(
         raise RosterRefused("same_role")
     if new in member.other_roles:
         raise RosterRefused("already_holds")
-    has_responsible = await _responsibles(session, tenant_id) > 0
+    has_responsible = await responsible_count(session, tenant_id) > 0
     if not policies.may_grant_role(actor_roles, new, unit_has_responsible=has_responsible):
         raise RosterRefused("responsible_only")
     if member.role is MemberRole.RESPONSIBLE and MemberRole.RESPONSIBLE not in actor_roles:
