@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from portal.core import outbox, scheduling
 from portal.core.scheduling import daily_key, monthly_key
+from portal.evidence import derivatives as evidence_derivatives
 from portal.evidence import jobs as evidence_jobs
 from portal.evidence import owners as evidence_owners
 from portal.evidence import retention
@@ -39,8 +40,12 @@ def install() -> None:
 
     # Outbox handlers: topic → the idempotent function that does the work of one row.
     outbox.register(tenants.READINESS_TOPIC, tenants.recompute_readiness)
-    outbox.register(evidence.PROCESS_TOPIC, evidence.process_handler, on_failed=evidence.processing_failed)
-    outbox.register(evidence.DELETE_TOPIC, evidence.delete_objects_handler)
+    outbox.register(
+        evidence.PROCESS_TOPIC,
+        evidence_derivatives.process_handler,
+        on_failed=evidence_derivatives.processing_failed,
+    )
+    outbox.register(evidence.DELETE_TOPIC, evidence_derivatives.delete_objects_handler)
     outbox.register(notify.DELIVER_TOPIC, notify.deliver)
 
     # Periodic jobs: name, the period it runs once in, the job.

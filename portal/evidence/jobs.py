@@ -13,11 +13,12 @@ log = structlog.get_logger("portal.evidence")
 
 
 async def purge_expired(session: AsyncSession, period_key: str) -> None:
-    """Daily: purge evidence past its retention and upload slots that were never completed."""
+    """Daily: purge evidence past its retention and sweep the staging keys of expired upload slots."""
     from portal.config import get_settings
 
+    now = datetime.now(UTC)
     items = await retention.purgeable(
-        session, now=datetime.now(UTC), retention_years=get_settings().evidence_retention_years
+        session, now=now, retention_years=get_settings().evidence_retention_years
     )
-    purged = await retention.purge(session, items)
+    purged = await retention.purge(session, items, now=now)
     log.info("evidence_retention", period=period_key, purged=purged)

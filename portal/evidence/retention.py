@@ -2,8 +2,9 @@
 
 Evidence is kept at least ``PORTAL_EVIDENCE_RETENTION_YEARS`` after its owner was closed (a hazard closed,
 a rectification verified...). Each owner type that can close registers a rule naming the owners closed
-before a cutoff; owners without a rule (a tenant itself) are never purged. Upload slots that were handed
-out and never completed are cleaned up after a grace period (their object, if any, is a stray).
+before a cutoff; owners without a rule (a tenant itself) are never purged. Every upload slot's staging key
+is swept a grace period after its presigned POST expired: a slot never completed becomes ``rejected``
+(``expired``), and for any slot whatever a late POST left at the key is a stray.
 
 Objects are deleted from storage by an outbox row committed with the database change, so a crash between
 the two loses nothing and a stored object is never deleted while a row still points at it.
@@ -53,7 +54,7 @@ async def purgeable(
     session: AsyncSession, *, now: datetime, retention_years: int, slot_grace: timedelta = SLOT_GRACE
 ) -> Purgeable:
     """What may go: evidence of owners closed more than ``retention_years`` ago (and itself older than
-    that), and upload slots that expired ``slot_grace`` ago without being completed."""
+    that), and the staging keys of upload slots whose POST policy expired ``slot_grace`` ago."""
     cutoff = years_before(now, retention_years)
     out = Purgeable()
     for owner_type, rule in _rules.items():
@@ -68,15 +69,13 @@ async def purgeable(
             )
             out.evidence_ids.extend(rows.scalars())
     stale = await session.execute(
-        select(UploadSlot.id).where(
-            UploadSlot.status == SlotStatus.PENDING, UploadSlot.expires_at < now - slot_grace
-        )
+        select(UploadSlot.id).where(UploadSlot.swept_at.is_(None), UploadSlot.expires_at < now - slot_grace)
     )
     out.stale_slot_ids.extend(stale.scalars())
     return out
 
 
-async def purge(session: AsyncSession, items: Purgeable) -> int:
+async def purge(session: AsyncSession, items: Purgeable, *, now: datetime) -> int:
     """Delete the rows and queue the objects' deletion (one outbox row per tenant). Returns rows purged."""
     doomed_keys: dict[uuid.UUID, list[str]] = defaultdict(list)
     slots = (
@@ -85,7 +84,9 @@ async def purge(session: AsyncSession, items: Purgeable) -> int:
         .all()
     )
     for slot in slots:
-        slot.status, slot.reject_code = SlotStatus.REJECTED, "expired"
+        if slot.status is SlotStatus.PENDING:
+            slot.status, slot.reject_code = SlotStatus.REJECTED, "expired"
+        slot.swept_at = now
         doomed_keys[slot.tenant_id].append(slot.key)
     evidence = (
         (await session.execute(select(Evidence).where(Evidence.id.in_(items.evidence_ids)))).scalars().all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -13,7 +14,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.i18n import N_, _
-from portal.core.storage import ObjectStorage
+from portal.core.storage import ObjectStorage, content_disposition
 from portal.core.web import DB, page
 from portal.evidence import services
 from portal.evidence.owners import EvidenceNotFound, may_see_private
@@ -35,13 +36,18 @@ MESSAGES = {
     "processing": N_("This picture is still being prepared. Please try again in a moment."),
     "processing_failed": N_("This picture could not be prepared. Please upload it again."),
     "frozen": N_("This record has been submitted: no more photos can be added to it."),
+    "integrity": N_(
+        "This file in storage no longer matches what was uploaded, so it is not shown. "
+        "Please tell your administrator."
+    ),
 }
 # Conflicts the client may resolve by waiting or retrying; every other refusal is a plain 400.
-_STATUS = {"not_uploaded": 409, "processing": 409, "processing_failed": 410}
+_STATUS = {"not_uploaded": 409, "processing": 409, "processing_failed": 410, "integrity": 409}
 Variant = Literal["display", "thumb", "original"]
 # Members of the tenant (any role: staff upload the photos) and the people who visit or supervise it.
 # Insurers read risk status, never evidence. Which objects each may see is the tenancy scope's business
 # (another tenant's evidence is a 404); finer rules (GPS, originals) are in the services.
+log = structlog.get_logger("portal.evidence")
 WHO = access.member() | access.cross_tenant(ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR)
 
 
@@ -81,6 +87,27 @@ async def evidence_out(session: AsyncSession, e: Evidence, user_id: uuid.UUID) -
         thumb_url=None if obj.processing is Processing.NOT_NEEDED else f"/evidence/{e.id}/thumb",
         original_url=f"/evidence/{e.id}/original" if private else None,
         gps=GpsOut(lat=obj.gps_lat, lon=obj.gps_lon) if has_gps else None,  # type: ignore[arg-type]
+    )
+
+
+async def _original(request: Request, storage: ObjectStorage, target: services.Download) -> Response[Any]:
+    """An original passes through the portal rather than a storage URL: its hash is checked on every
+    read, and it goes out with the verified type, as an attachment, never sniffed, on every backend (an S3
+    URL can set the type but not ``nosniff``). Originals are bounded by the upload limit."""
+    assert target.sha256 is not None
+    try:
+        data = await services.read_verified(storage, target.key, target.sha256)
+    except services.IntegrityMismatch:
+        log.error("evidence_integrity_mismatch", key=target.key)
+        return _problem(request, services.EvidenceError("integrity"))
+    return Response(
+        data,
+        media_type=target.media_type,
+        headers={
+            "content-disposition": content_disposition(target.filename or "download"),
+            "x-content-type-options": "nosniff",
+            "cache-control": "private, no-store",
+        },
     )
 
 
@@ -183,6 +210,8 @@ class EvidenceController(Controller):
         except services.EvidenceError as exc:
             return _problem(request, exc)
         storage: ObjectStorage = request.app.state.storage
+        if target.sha256 is not None:
+            return await _original(request, storage, target)
         url = await storage.presign_download(
             target.key, filename=target.filename, content_type=target.media_type
         )

@@ -1,10 +1,12 @@
-"""Business rules of evidence: upload slots, verification on completion, processing, downloads.
+"""Business rules of evidence: upload slots, verification on completion, downloads.
 
-The browser asks for a slot (:func:`request_slot`), uploads straight to object storage with the presigned
-POST, then calls :func:`complete_upload`: the portal reads the object back, checks size and content
-(magic bytes, then a real decode under a pixel limit), records its SHA-256 and links it to its owner, all
-in the request's transaction together with an outbox row; the worker's :func:`process_object` makes the
-served derivatives. Refused content is deleted from storage and nothing is recorded.
+The browser asks for a slot (:func:`request_slot`) and uploads straight to object storage with the
+presigned POST, to a *staging* key. :func:`complete_upload` reads the staging object once, checks size and
+content (magic bytes, then a real decode under a pixel limit), records its SHA-256 and writes those very
+bytes to a content-addressed key that no upload policy names, then deletes the staging object. A presigned
+POST stays valid until it expires, also after completion, so nothing is ever read from a staging key
+again: what was verified is what is kept, processed and served, and every read of an original checks its
+hash (:func:`read_verified`). The worker's side is :mod:`portal.evidence.derivatives`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import anyio.to_thread
 from sqlalchemy import func, select
@@ -25,11 +26,10 @@ from portal.audit import services as audit
 from portal.config import Settings
 from portal.core import outbox
 from portal.core.db import Database
-from portal.core.storage import ObjectExists, ObjectStorage, PresignedUpload
+from portal.core.storage import ObjectExists, ObjectNotFound, ObjectStorage, PresignedUpload
 from portal.core.tenancy import Scope, ScopeKind
 from portal.evidence import processing
 from portal.evidence.owners import EvidenceNotFound, is_frozen, may_see_private, resolve_owner, viewer_scope
-from portal.evidence.store import current_storage
 from portal.models.evidence import Evidence, OwnerType, Processing, SlotStatus, StoredObject, UploadSlot
 
 PROCESS_TOPIC = "evidence.process"
@@ -104,8 +104,39 @@ async def used_bytes(session: AsyncSession, tenant_id: uuid.UUID, *, with_pendin
 # -- slots and completion ----------------------------------------------------------------------------
 
 
-def _key(tenant_id: uuid.UUID, client_id: uuid.UUID) -> str:
-    return f"evidence/{tenant_id}/{client_id}/original"
+def staging_key(tenant_id: uuid.UUID, client_id: uuid.UUID) -> str:
+    """Where the browser uploads: writable by the slot's presigned POST until it expires."""
+    return f"evidence/{tenant_id}/uploads/{client_id}"
+
+
+def content_key(tenant_id: uuid.UUID, sha256: str) -> str:
+    """Where a verified original is kept: written by the portal alone, named by its content."""
+    return f"evidence/{tenant_id}/objects/{sha256}"
+
+
+class IntegrityMismatch(Exception):
+    """The bytes stored under a verified key are not the ones verified (a storage fault or tampering)."""
+
+
+async def read_verified(storage: ObjectStorage, key: str, sha256: str) -> bytes:
+    """An original's bytes, only if they are still the ones whose hash was recorded."""
+    data = await storage.read(key)
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise IntegrityMismatch(key)
+    return data
+
+
+async def _keep(storage: ObjectStorage, key: str, data: bytes, media_type: str, sha256: str) -> None:
+    """Write the verified bytes to their content key. The key may exist already: left by a completion
+    whose transaction then failed (the same bytes, by construction) or damaged; only the first is kept."""
+    try:
+        await storage.put(key, data, media_type)
+    except ObjectExists:
+        try:
+            await read_verified(storage, key, sha256)
+        except (IntegrityMismatch, ObjectNotFound):
+            await storage.delete(key)
+            await storage.put(key, data, media_type)
 
 
 async def _slot(session: AsyncSession, client_id: uuid.UUID) -> UploadSlot | None:
@@ -155,7 +186,7 @@ async def request_slot(
             raise EvidenceError(slot.reject_code or "damaged")
     elif await used_bytes(session, tenant_id, with_pending=True) + size > limits.quota:
         raise EvidenceError("quota")
-    key = _key(tenant_id, client_id)
+    key = staging_key(tenant_id, client_id)
     # The policy allows exactly the declared size, not the global maximum: a slot asked for 1,000 bytes
     # takes no 19 MiB picture (the storage server refuses it, and completion checks again).
     upload = await storage.presign_upload(
@@ -255,6 +286,7 @@ async def complete_upload(
         raise EvidenceError("expired" if slot.expires_at <= datetime.now(UTC) else "not_uploaded")
     if info.size > slot.max_size:
         raise await _refuse(storage, slot, "too_large")
+    # Read once: these bytes are the ones checked, hashed and kept, whatever is posted to the key later.
     data = await storage.read(slot.key)
     if len(data) > slot.max_size:
         raise await _refuse(storage, slot, "too_large")
@@ -270,16 +302,17 @@ async def complete_upload(
         )
     ).scalar_one_or_none()
     deduplicated = stored is not None
-    if stored is not None:
-        await storage.delete(slot.key)  # the same bytes are already stored: keep one copy
-    else:
+    if stored is None:
         if await used_bytes(session, tenant_id, with_pending=False) + len(data) > limits.quota:
             raise await _refuse(storage, slot, "quota")
+        key = content_key(tenant_id, digest)
+        # Stored under the type found in the bytes, not the one the browser declared.
+        await _keep(storage, key, data, found.media_type, digest)
         is_image = found.media_type in processing.IMAGE_TYPES
         stored = StoredObject(
             tenant_id=tenant_id,
             sha256=digest,
-            key=slot.key,
+            key=key,
             size=len(data),
             media_type=found.media_type,
             width=found.width,
@@ -332,70 +365,10 @@ async def complete_upload(
     evidence.stored = stored
     slot.status, slot.evidence_id = SlotStatus.COMPLETED, evidence.id
     await session.flush()
+    # Kept elsewhere (or already stored): the staging copy goes. Retention sweeps the key again once the
+    # POST policy has expired, in case something was posted to it after this.
+    await storage.delete(slot.key)
     return evidence
-
-
-# -- processing (outbox handler, run by the worker under the system scope) ----------------------------
-
-
-def derived_keys(obj: StoredObject) -> tuple[str, str]:
-    base = f"evidence/{obj.tenant_id}/derived/{obj.id}"
-    return f"{base}/display.jpg", f"{base}/thumb.jpg"
-
-
-async def _put_replacing(storage: ObjectStorage, key: str, data: bytes) -> None:
-    """Derivatives are re-creatable: a second run (a worker killed after its puts) replaces them."""
-    try:
-        await storage.put(key, data, processing.JPEG)
-    except ObjectExists:
-        await storage.delete(key)
-        await storage.put(key, data, processing.JPEG)
-
-
-async def process_object(
-    session: AsyncSession, storage: ObjectStorage, object_id: uuid.UUID, *, local_tz: str | None = None
-) -> StoredObject | None:
-    """Make the display and thumbnail JPEGs (no metadata) and read EXIF into columns. Idempotent."""
-    obj = await session.get(StoredObject, object_id)
-    if obj is None or obj.media_type not in processing.IMAGE_TYPES:
-        return obj
-    data = await storage.read(obj.key)
-    derived = await anyio.to_thread.run_sync(lambda: processing.derive(data, local_tz=local_tz))
-    display_key, thumb_key = derived_keys(obj)
-    await _put_replacing(storage, display_key, derived.display)
-    await _put_replacing(storage, thumb_key, derived.thumb)
-    meta = derived.meta
-    obj.display_key, obj.thumb_key = display_key, thumb_key
-    obj.derived_size = len(derived.display) + len(derived.thumb)
-    obj.captured_at, obj.camera_make, obj.camera_model = meta.captured_at, meta.camera_make, meta.camera_model
-    obj.gps_lat, obj.gps_lon = meta.gps_lat, meta.gps_lon
-    obj.processing, obj.processed_at = Processing.READY, datetime.now(UTC)
-    await session.flush()
-    return obj
-
-
-async def processing_failed(session: AsyncSession, payload: dict[str, Any]) -> None:
-    """The derivatives could not be made, for good: the picture says so (instead of "preparing" for
-    ever), and the person can upload it again."""
-    obj = await session.get(StoredObject, uuid.UUID(payload["object_id"]))
-    if obj is not None and obj.processing is Processing.PENDING:
-        obj.processing = Processing.FAILED
-        await session.flush()
-
-
-async def process_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
-    await process_object(
-        session,
-        current_storage(),
-        uuid.UUID(payload["object_id"]),
-        local_tz=payload.get("tz") or None,
-    )
-
-
-async def delete_objects_handler(session: AsyncSession, payload: dict[str, Any]) -> None:
-    storage = current_storage()
-    for key in payload.get("keys", []):
-        await storage.delete(key)  # a missing object is not an error: safe to run twice
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -418,6 +391,7 @@ class Download:
     key: str
     media_type: str
     filename: str | None  # set: served as an attachment
+    sha256: str | None = None  # set: the original itself, served by the portal after checking the hash
 
 
 async def download(
@@ -435,11 +409,12 @@ async def download(
             raise EvidenceNotFound()
         if kind is not ScopeKind.TENANT:  # a regulator's cross-tenant read is on the record
             await audit.record_reads(session, [evidence.tenant_id], "evidence.original_read")
-        return Download(obj.key, obj.media_type, name)
+        return Download(obj.key, obj.media_type, name, obj.sha256)
     if obj.media_type == processing.PDF:
         if variant == "thumb":
             raise EvidenceNotFound()
-        return Download(obj.key, obj.media_type, name)  # a document: downloaded, never rendered inline
+        # A document: downloaded, never rendered inline.
+        return Download(obj.key, obj.media_type, name, obj.sha256)
     key = obj.display_key if variant == "display" else obj.thumb_key if variant == "thumb" else None
     if variant not in ("display", "thumb"):
         raise EvidenceNotFound()

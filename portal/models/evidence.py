@@ -3,9 +3,13 @@
 Three tenant-owned tables:
 
 - :class:`UploadSlot` — one presigned upload the portal handed out, keyed by the browser's own id
-  (``client_id``) so that a retry on a weak signal gets the same slot back instead of a second one.
+  (``client_id``) so that a retry on a weak signal gets the same slot back instead of a second one. Its
+  ``key`` is a staging key: the browser may write it as long as the presigned POST lives, so nothing is
+  ever read from it after completion.
 - :class:`StoredObject` — one verified original in object storage, unique per tenant by SHA-256 (the same
   photo uploaded twice is stored once), with what the processing job learnt from it (derivatives, EXIF).
+  Its ``key`` is content-addressed and named by no upload policy: the portal alone writes it, with the
+  bytes it verified.
 - :class:`Evidence` — one "this file is proof of that thing" link from an owner (a hazard, a visit...) to a
   stored object. Originals are immutable; derivatives can be re-made at any time.
 """
@@ -17,7 +21,7 @@ import uuid
 from datetime import datetime
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.core.db import Base
@@ -68,8 +72,20 @@ class UploadSlot(Base, TenantScoped):
     status: Mapped[SlotStatus] = mapped_column(_enum(SlotStatus, "evidence_slot_status"), index=True)
     reject_code: Mapped[str | None] = mapped_column(String(40))
     evidence_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("evidence.id", ondelete="SET NULL"))
+    # When retention deleted whatever is left at the staging key, once no presigned POST can write it any
+    # more: a completed slot's policy outlives its completion, so a late POST could leave a stray.
+    swept_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
-    __table_args__ = (UniqueConstraint("tenant_id", "client_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "client_id"),
+        # The sweep looks only at slots not swept yet, a few among the millions of completed uploads.
+        Index(
+            "ix_evidence_upload_slot_unswept",
+            "expires_at",
+            postgresql_where=text("swept_at IS NULL"),
+            sqlite_where=text("swept_at IS NULL"),
+        ),
+    )
 
 
 class StoredObject(Base, TenantScoped):

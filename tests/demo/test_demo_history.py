@@ -452,8 +452,10 @@ async def test_photos_are_stored_and_carry_the_moment_of_the_story(seeded: Seede
 
     async with seeded.db.session(Scope.system("test")) as s:
         stored = (await s.execute(select(func.count()).select_from(StoredObject))).scalar_one()
-    files = sorted(seeded.objects.rglob("original"))
-    assert len(files) == stored > 0  # every upload completed, none left behind in storage
+    kept = [p for p in (seeded.objects / "objects").rglob("*") if p.is_file()]  # not the meta/ sidecars
+    files = sorted(p for p in kept if p.parent.name == "objects")  # evidence/<tenant>/objects/<sha256>
+    assert len(files) == stored > 0  # every upload completed
+    assert not [p for p in kept if p.parent.name == "uploads"]  # and no staging copy left behind
     with Image.open(files[0]) as im:
         taken = im.getexif().get_ifd(0x8769).get(0x9003)  # DateTimeOriginal: when the story took it
     assert taken and datetime.strptime(taken, "%Y:%m:%d %H:%M:%S").replace(tzinfo=clock.zone()) < seeded.now

@@ -59,7 +59,7 @@ async def test_refused_content(
     problem = done.json()
     assert problem["code"] == code and problem["message"] == services_message(code)
     assert await recorded(portal, tenant.id) == (0, 0)
-    assert await portal.storage.head(f"evidence/{tenant.id}/{client_id}/original") is None
+    assert await portal.storage.head(services.staging_key(tenant.id, client_id)) is None
     # The refusal is kept on the slot: it no longer counts against the quota, and asking again gives the
     # same reason (not "not uploaded").
     assert await slot_status(portal, client_id) is SlotStatus.REJECTED
@@ -122,7 +122,7 @@ async def test_another_tenants_slot_is_404(portal: Portal, world: World) -> None
     await portal.sign_in(world.users["both"].login, ctx=f"member:{b.id}")
     assert (await portal.complete(client_id)).status_code == 404
     # ... and a signed slot cannot be bent to write under another key.
-    fields = {**slot.json()["upload"]["fields"], "key": f"evidence/{b.id}/{uuid.uuid4()}/original"}
+    fields = {**slot.json()["upload"]["fields"], "key": services.staging_key(b.id, uuid.uuid4())}
     bent = await portal.upload({**slot.json()["upload"], "fields": fields}, images.jpeg(200, 100))
     assert bent.status_code in (400, 403)
     assert await recorded(portal, b.id) == (0, 0)

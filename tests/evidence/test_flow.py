@@ -7,12 +7,11 @@ from __future__ import annotations
 import io
 import uuid
 
-import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal.core import outbox
 from portal.core.tenancy import Scope
+from portal.evidence import services
 from portal.models.evidence import Evidence, StoredObject, UploadSlot
 from tests.evidence import images
 from tests.evidence.conftest import Portal
@@ -39,7 +38,7 @@ async def test_photo_from_slot_to_stripped_download(portal: Portal, world: World
     body = slot.json()
     assert body["status"] == "pending" and body["evidence"] is None
     upload = body["upload"]
-    assert upload["key"] == f"evidence/{tenant.id}/{client_id}/original"
+    assert upload["key"] == services.staging_key(tenant.id, client_id)
     assert upload["fields"]["Content-Type"] == "image/jpeg"
     # A retried slot request (weak signal) answers the same slot, not a second one.
     again = await portal.slot(tenant.id, len(photo), client_id=client_id)
@@ -77,6 +76,10 @@ async def test_photo_from_slot_to_stripped_download(portal: Portal, world: World
     original = await portal.fetch(f"/evidence/{ev['id']}/original")
     assert original.status_code == 200 and original.content == photo
     assert "attachment" in original.headers["content-disposition"]
+    # Served by the portal, whichever backend: the verified type, never sniffed, never cached.
+    assert original.headers["content-type"] == "image/jpeg"
+    assert original.headers["x-content-type-options"] == "nosniff"
+    assert "no-store" in original.headers["cache-control"]
     again = await portal.slot(tenant.id, len(photo), client_id=client_id)
     assert again.json()["upload"] is None
     assert again.json()["evidence"]["gps"] == {"lat": 31.2251389, "lon": 121.47}
@@ -129,9 +132,11 @@ async def test_same_bytes_twice_are_stored_once(portal: Portal, world: World) ->
     assert first.status_code == second.status_code == 200
     assert second.json()["id"] == first.json()["id"]  # same owner, same bytes: the same evidence
     assert await count(portal, StoredObject, tenant.id) == 1
-    # The second upload's object was a stray copy: deleted.
-    assert await portal.storage.head(f"evidence/{tenant.id}/{second_id}/original") is None
-    assert await portal.storage.head(f"evidence/{tenant.id}/{first_id}/original") is not None
+    # Both uploads' staging objects are gone; the one content-addressed copy stays.
+    assert await portal.storage.head(services.staging_key(tenant.id, second_id)) is None
+    assert await portal.storage.head(services.staging_key(tenant.id, first_id)) is None
+    digest = first.json()["sha256"]
+    assert await portal.storage.head(services.content_key(tenant.id, digest)) is not None
 
 
 async def test_pdf_and_heic_and_png(portal: Portal, world: World) -> None:
@@ -159,32 +164,3 @@ async def test_pdf_and_heic_and_png(portal: Portal, world: World) -> None:
             )
         ).scalar_one()
     assert (heic_obj.gps_lat, heic_obj.gps_lon, heic_obj.camera_make) == (*images.GPS, "HUAWEI")
-
-
-async def test_a_picture_that_cannot_be_prepared_says_so_after_the_last_attempt(
-    portal: Portal, world: World
-) -> None:
-    """The original is damaged after it was verified (a storage fault): every attempt to make the
-    derivatives fails; after the last one the picture is "failed", not "preparing" for ever."""
-    tenant = world.tenants["a"]
-    await portal.sign_in(world.users["manager_a"].login)
-    photo = images.jpeg(640, 480, seed=77)
-    _client_id, done = await portal.add(tenant.id, photo)
-    assert done.status_code == 200 and done.json()["processing"] == "pending"
-    async with portal.database.session(Scope.system("test")) as s:
-        obj = (
-            await s.execute(select(StoredObject).where(StoredObject.sha256 == done.json()["sha256"]))
-        ).scalar_one()
-        key = obj.key
-    await portal.storage.delete(key)
-    await portal.storage.put(key, images.truncated_jpeg(), "image/jpeg")
-    for _attempt in range(outbox.MAX_ATTEMPTS):
-        with pytest.raises(Exception):  # noqa: B017  (the codec's own error: whatever it is, it is not ours)
-            await portal.process_pending(tenant.id)
-    gallery = await portal.client.get(
-        "/evidence/gallery", params={"owner_type": "tenant", "owner_id": str(tenant.id)}
-    )
-    assert gallery.status_code == 200 and "请重新上传" in gallery.text
-    thumb = await portal.client.get(f"/evidence/{done.json()['id']}/thumb")
-    assert thumb.status_code == 410 and thumb.json()["code"] == "processing_failed"
-    assert await portal.process_pending(tenant.id) == []  # nothing left to try

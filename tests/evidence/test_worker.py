@@ -15,7 +15,7 @@ from portal.core import outbox
 from portal.core.outbox import OutboxMessage
 from portal.core.storage import ObjectInfo, ObjectStorage
 from portal.core.tenancy import Scope
-from portal.evidence import services
+from portal.evidence import derivatives, services
 from portal.evidence.store import use_storage
 from portal.models.evidence import Evidence, Processing, StoredObject
 from tests.evidence import images
@@ -122,7 +122,7 @@ async def test_worker_killed_mid_job_then_swept_processes_once(portal: Portal, w
     row, obj = await process_row(portal, evidence_id)
     # Nothing committed: the row is pending as if never touched, though both derivatives were written.
     assert (row.status, row.attempts, obj.processing) == (outbox.PENDING, 0, Processing.PENDING)
-    display_key, thumb_key = services.derived_keys(obj)
+    display_key, thumb_key = derivatives.derived_keys(obj)
     assert await portal.storage.head(display_key) is not None
     assert await portal.storage.head(thumb_key) is not None
 
@@ -146,7 +146,7 @@ async def test_derivatives_can_be_remade(portal: Portal, world: World) -> None:
     before = await portal.storage.read(obj.display_key or "")
     original = await portal.storage.read(obj.key)
     async with portal.database.session(Scope.system("test")) as s:
-        again = await services.process_object(s, portal.storage, obj.id)
+        again = await derivatives.process_object(s, portal.storage, obj.id)
     assert again is not None and again.processing is Processing.READY
     assert await portal.storage.read(obj.display_key or "") == before
     assert await portal.storage.read(obj.key) == original  # the original is never touched

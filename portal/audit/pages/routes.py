@@ -69,6 +69,7 @@ ACTION_LABELS: dict[str, str] = {
     "accountability.resolved": N_("Accountability entry resolved"),
     "evidence.added": N_("Photo or document added"),
     "evidence.purged": N_("Photo or document deleted after the retention period"),
+    "evidence.integrity_failed": N_("A stored photo or document no longer matches what was uploaded"),
     "patrol.logged": N_("Patrol logged"),
     "member.role_changed": N_("Role changed"),
     "member.removed": N_("Person removed from the unit"),

@@ -215,8 +215,10 @@ class FileStorage(ObjectStorage):
                 "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size."
             )
         try:
-            return self._write(key, file_bytes, content_type)
-        except ObjectExists as exc:
+            # As on S3, a POST the policy allows replaces what is at its key: the two backends must not
+            # disagree, and nothing may rely on a browser-writable key staying put (see evidence.services).
+            return self._write(key, file_bytes, content_type, replace=True)
+        except ObjectExists as exc:  # a prefix of the key is itself an object
             raise UploadRejected("PreconditionFailed", "An object with this key already exists.") from exc
 
     def open_download(
@@ -248,7 +250,7 @@ class FileStorage(ObjectStorage):
 
     # -- blocking implementations ------------------------------------------------------------------------
 
-    def _write(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+    def _write(self, key: str, data: bytes, content_type: str, *, replace: bool = False) -> ObjectInfo:
         validate_content_type(content_type)
         data_path = self._data_path(key)
         meta_path = self._meta_path(key)
@@ -262,9 +264,10 @@ class FileStorage(ObjectStorage):
         try:
             data_path.parent.mkdir(parents=True, exist_ok=True)
             meta_path.parent.mkdir(parents=True, exist_ok=True)
-            self._publish(tmp, data_path, exclusive=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            # Either the key exists or a prefix of it is itself an object (a file where a folder should be).
+            self._publish(tmp, data_path, exclusive=not replace)
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            # The key exists, a prefix of it is itself an object (a file where a folder should be), or the
+            # key is a prefix of other keys (a folder where the file should be).
             raise ObjectExists(key) from exc
         finally:
             tmp.unlink(missing_ok=True)

@@ -19,6 +19,7 @@ from portal.core import clock, i18n
 from portal.core.db import Database
 from portal.core.storage import ObjectStorage
 from portal.core.tenancy import Scope
+from portal.evidence import derivatives
 from portal.evidence import services as evidence
 from portal.models.audit import AuditEntry
 from portal.models.evidence import OwnerType
@@ -113,7 +114,7 @@ async def attach_photo(
         object_id = done.object_id
     if process:
         async with database.session(Scope.system("test: process photo")) as s:
-            await evidence.process_object(s, storage, object_id)
+            await derivatives.process_object(s, storage, object_id)
 
 
 async def submitted(
