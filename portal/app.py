@@ -27,7 +27,7 @@ from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
 from portal.dashboard.routes import DashboardPages
-from portal.evidence.routes import EvidenceController, EvidencePages
+from portal.evidence.routes import EvidenceController, EvidencePages, uploader_limits
 from portal.evidence.store import use_storage as use_evidence_storage
 from portal.frontend import jinja_environment
 from portal.identity import access, dependencies, reads, sessions
@@ -163,7 +163,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["/storage/upload", "/api/"],
         ),
         template_config=TemplateConfig(
-            engine=JinjaTemplateEngine.from_environment(jinja_environment(settings))
+            engine=JinjaTemplateEngine.from_environment(
+                jinja_environment(settings, {"evidence_uploader_limits": uploader_limits})
+            )
         ),
         openapi_config=OpenAPIConfig(
             title="Fire-safety self-compliance portal API",

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core.i18n import N_, _
 from portal.core.storage import ObjectStorage, content_disposition
 from portal.core.web import DB, page
-from portal.evidence import services
+from portal.evidence import processing, services
 from portal.evidence.owners import EvidenceNotFound, may_see_private
 from portal.evidence.schemas import EvidenceOut, GpsOut, ProblemOut, SlotIn, SlotOut, UploadOut
 from portal.identity import access
@@ -49,6 +49,13 @@ Variant = Literal["display", "thumb", "original"]
 # (another tenant's evidence is a 404); finer rules (GPS, originals) are in the services.
 log = structlog.get_logger("portal.evidence")
 WHO = access.member() | access.cross_tenant(ContextKind.WARDEN, ContextKind.COMMITTEE, ContextKind.REGULATOR)
+
+
+def uploader_limits() -> dict[str, object]:
+    """What the page tells uploader.js (data-* attributes of evidence/_macros.html's uploader), so that the
+    browser refuses what this server would refuse, in the same words, before it decodes or sends anything."""
+    refusal = MESSAGES["pixels"]  # not inside _(…): the extractor would take "pixels" for a message id
+    return {"max_pixels": processing.MAX_PIXELS, "pixels_message": _(refusal)}
 
 
 def _problem(request: Request, exc: services.EvidenceError) -> Response[ProblemOut]:
@@ -241,4 +248,4 @@ class EvidencePages(Controller):
         return page(request, "evidence/photos.html", tenant=tenant)
 
 
-__all__ = ["MESSAGES", "EvidenceController", "EvidencePages", "ProblemOut", "Variant"]
+__all__ = ["MESSAGES", "EvidenceController", "EvidencePages", "ProblemOut", "Variant", "uploader_limits"]

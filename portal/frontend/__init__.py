@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,11 @@ TEMPLATE_DIRS = [
 ]
 
 
-def jinja_environment(settings: Settings) -> Environment:
+def jinja_environment(
+    settings: Settings, domain_globals: Mapping[str, Callable[..., Any]] | None = None
+) -> Environment:
+    """The environment of every page; ``domain_globals`` are the functions the app factory hands the
+    domains' templates (this package imports no domain)."""
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(d)) for d in TEMPLATE_DIRS]),
         autoescape=select_autoescape(["html", "xml"]),
@@ -64,4 +69,5 @@ def jinja_environment(settings: Settings) -> Environment:
         localized=localized,
         demo_mode=settings.demo,
     )
+    env.globals.update(domain_globals or {})
     return env

@@ -1,12 +1,17 @@
 /* Evidence uploader: shrink photos on the phone, upload straight to object storage, then tell the portal.
  *
- * Markup: evidence/_macros.html uploader(). For each picked file:
- *   1. shrink: photos are decoded with createImageBitmap (EXIF orientation applied), drawn at most
+ * Markup: evidence/_macros.html uploader(); image_header.js beside it. For each picked file:
+ *   1. size it from its header (no decoding): over the server's pixel limit (data-max-pixels) it is refused
+ *      with the server's message (data-msg-pixels) and nothing is sent; a file whose header cannot be read
+ *      is sent as it is, undecoded, for the server to judge;
+ *   2. shrink: photos are decoded with createImageBitmap (EXIF orientation applied), drawn at most
  *      2048 px on the longest edge and re-encoded as JPEG (quality 0.8). The original's EXIF block (capture
- *      time, GPS for the unit's managers) is carried over with its orientation reset to "upright";
- *   2. POST /evidence/slots (JSON) with a client id made once per file: a retry gets the same slot back;
- *   3. the presigned multipart POST with XMLHttpRequest (progress events drive a <progress>);
- *   4. POST /evidence/slots/{id}/complete; the gallery reloads on the "evidence-uploaded" event.
+ *      time, GPS for the unit's managers) is carried over with its orientation reset to "upright". When the
+ *      decode or the drawing cannot be trusted (another size than the header's, a blank canvas, no JPEG
+ *      out), the original goes instead;
+ *   3. POST /evidence/slots (JSON) with a client id made once per file: a retry gets the same slot back;
+ *   4. the presigned multipart POST with XMLHttpRequest (progress events drive a <progress>);
+ *   5. POST /evidence/slots/{id}/complete; the gallery reloads on the "evidence-uploaded" event.
  * Network failures and 5xx answers are retried a bounded number of times with exponential backoff.
  */
 (function () {
@@ -16,7 +21,8 @@
   var QUALITY = 0.8;
   var MAX_TRIES = 5;
   var PARALLEL = 2;
-  var SHRINKABLE = /^image\/(jpeg|png|webp|heic|heif)$/;
+  var SMALL_JPEG = 1.5 * 1024 * 1024; // a JPEG this small and at most MAX_EDGE px goes as taken
+  var PROBE_EDGE = 16; // pixels per side of the blank-canvas probe
 
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
@@ -81,30 +87,91 @@
 
   /* -- shrinking ---------------------------------------------------------------------------------- */
 
-  function shrink(file) {
-    if (!SHRINKABLE.test(file.type) || typeof createImageBitmap !== "function") return Promise.resolve(file);
-    return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
-      var scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
-      if (scale === 1 && file.type === "image/jpeg" && file.size < 1.5 * 1024 * 1024) {
-        bitmap.close();
-        return file; // already small: upload as taken
-      }
-      var canvas = document.createElement("canvas");
-      canvas.width = Math.max(1, Math.round(bitmap.width * scale));
-      canvas.height = Math.max(1, Math.round(bitmap.height * scale));
-      var ctx = canvas.getContext("2d");
-      ctx.imageSmoothingQuality = "high";
-      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-      bitmap.close();
-      return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", QUALITY); }).then(function (blob) {
-        if (!blob) return file;
-        if (file.type !== "image/jpeg") return blob;
+  // The picture's size from its header (image_header.js), read before anything decodes it.
+  function readHeader(file) {
+    var parser = window.PortalImageHeader;
+    return parser ? parser.read(file) : Promise.resolve(null);
+  }
+
+  /* The file to send: refused (the server's message) when its header announces more pixels than the server
+   * takes; as it is when its size cannot be read with certainty (a PDF, a damaged or unknown file: the
+   * server reads it and decides, nothing here decodes it); otherwise shrunk when that can be done faithfully. */
+  function prepare(root, file) {
+    return readHeader(file).then(function (header) {
+      var limit = Number(root.dataset.maxPixels);
+      if (!header || !(limit > 0)) return file; // (a page without the limit: never decode either)
+      if (header.width * header.height > limit) throw new Problem(0, root.dataset.msgPixels || "", false);
+      return shrink(file, header);
+    });
+  }
+
+  function shrink(file, header) {
+    var small = Math.max(header.width, header.height) <= MAX_EDGE;
+    if (small && header.type === "image/jpeg" && file.size < SMALL_JPEG) return Promise.resolve(file); // as taken
+    if (typeof createImageBitmap !== "function") return Promise.resolve(file);
+    return createImageBitmap(file, { imageOrientation: "from-image" })
+      .then(function (bitmap) {
+        try {
+          return draw(bitmap, header);
+        } finally {
+          bitmap.close();
+        }
+      }, function () { return null; }) // a format this browser cannot decode (HEIC in Chrome)
+      .then(function (canvas) { return canvas ? encode(canvas) : null; })
+      .then(function (blob) {
+        if (!blob) return file; // the original, never a picture the phone could not make faithfully
+        if (header.type !== "image/jpeg") return blob;
         return file.slice(0, 256 * 1024).arrayBuffer().then(function (head) {
           var seg = exifSegment(head);
           return seg ? withExif(blob, resetOrientation(seg)) : blob;
         });
-      });
-    }, function () { return file; }); // a format this browser cannot decode (HEIC in Chrome): send as is
+      })
+      .catch(function () { return file; });
+  }
+
+  /* The picture drawn at most MAX_EDGE px on its longest side, or null when the result cannot be trusted:
+   * a decoded size other than the header's (a decoder that gave up or scaled down), no 2D context (out of
+   * memory) or nothing drawn at all — what once turned a picture too big for the phone into a black JPEG. */
+  function draw(bitmap, header) {
+    var w = bitmap.width, h = bitmap.height;
+    var upright = w === header.width && h === header.height;
+    var turned = w === header.height && h === header.width; // EXIF orientation 5–8, HEIC's irot
+    if (!upright && !turned) return null;
+    var scale = Math.min(1, MAX_EDGE / Math.max(w, h));
+    var canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(w * scale));
+    canvas.height = Math.max(1, Math.round(h * scale));
+    var ctx = canvas.getContext("2d");
+    if (!ctx) return null;
+    // Transparent areas become white, as the server flattens them (a JPEG has no alpha; it would be black).
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    return blank(canvas) ? null : canvas;
+  }
+
+  /* True when the canvas holds one colour only: the white it was filled with when the decode silently
+   * failed. A real photo of one flat colour is rare; it is then sent as taken, which costs only bytes. */
+  function blank(canvas) {
+    try {
+      var probe = document.createElement("canvas");
+      probe.width = probe.height = PROBE_EDGE;
+      var ctx = probe.getContext("2d");
+      ctx.drawImage(canvas, 0, 0, PROBE_EDGE, PROBE_EDGE);
+      var px = ctx.getImageData(0, 0, PROBE_EDGE, PROBE_EDGE).data;
+      for (var i = 4; i < px.length; i++) if (px[i] !== px[i % 4]) return false;
+      return true;
+    } catch (e) {
+      return true; // unreadable (a tainted or lost canvas): not to be trusted either
+    }
+  }
+
+  function encode(canvas) {
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", QUALITY); }).then(function (blob) {
+      // null: the browser could not encode (memory); another type: it cannot write JPEG and fell back.
+      return blob && blob.size > 0 && blob.type === "image/jpeg" ? blob : null;
+    });
   }
 
   /* -- HTTP --------------------------------------------------------------------------------------- */
@@ -180,7 +247,7 @@
     var clientId = newId();
     var filename = file.name;
     row.say("msgShrinking");
-    return shrink(file).then(function (blob) {
+    return prepare(root, file).then(function (blob) {
       var slotBody = {
         client_id: clientId,
         owner_type: root.dataset.ownerType,
