@@ -143,6 +143,22 @@ async def test_what_cannot_be_sized_or_trusted_goes_as_taken(
         assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest(), name
 
 
+async def test_a_picture_without_a_type_is_sent_as_its_header_says(phone: Page, portal_server: str) -> None:
+    """Some phones give a HEIC no type, or a generic one: the header names it, and the server takes it."""
+    page = phone
+    await photos_page(page)
+    data = images.heic(640, 480)
+    async with page.expect_response(re.compile(r"/evidence/slots/[0-9a-f-]{36}/complete$")) as done:
+        await page.locator("[data-evidence-input]").set_input_files(
+            {"name": "IMG_0001", "mimeType": "", "buffer": data}
+        )
+    answer = await done.value
+    assert answer.ok, await answer.text()
+    evidence = await answer.json()
+    assert evidence["media_type"] == "image/heic"
+    assert await stored_original(page, evidence) == data
+
+
 def _flat_png(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (200, 40, 40)).save(out, "PNG")

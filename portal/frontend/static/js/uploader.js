@@ -98,6 +98,11 @@
    * server reads it and decides, nothing here decodes it); otherwise shrunk when that can be done faithfully. */
   function prepare(root, file) {
     return readHeader(file).then(function (header) {
+      // A file the system gave no type, or only a generic one (a .heic on some phones, a name without an
+      // extension): the type its header names.
+      if (header && (!file.type || file.type === "application/octet-stream")) {
+        file = file.slice(0, file.size, header.type);
+      }
       var limit = Number(root.dataset.maxPixels);
       if (!header || !(limit > 0)) return file; // (a page without the limit: never decode either)
       if (header.width * header.height > limit) throw new Problem(0, root.dataset.msgPixels || "", false);
