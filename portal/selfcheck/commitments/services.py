@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.errors import NotAllowed
+from portal.core.errors import NotAllowed, Refused
 from portal.core.i18n import _
 from portal.identity.ceremonies import Ceremony
 from portal.models.identity import User
@@ -32,12 +32,8 @@ from portal.selfcheck.signing import services as signing
 from portal.tenants.services import roles_of
 
 
-class CommitmentRefused(ValueError):
+class CommitmentRefused(Refused):
     """A refused step; ``code`` names it for a translated message."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @cache

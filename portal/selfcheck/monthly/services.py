@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
-from portal.core.errors import NotAllowed
+from portal.core.errors import NotAllowed, Refused
 from portal.core.i18n import _
 from portal.models.selfcheck import (
     Answer,
@@ -37,12 +37,11 @@ from portal.selfcheck.signing.services import canonical_hash
 from portal.tenants.services import roles_of
 
 
-class SelfCheckRefused(ValueError):
+class SelfCheckRefused(Refused):
     """A refused step; ``code`` names it for a translated message, ``items`` the item codes concerned."""
 
     def __init__(self, code: str, *, items: Sequence[str] = ()) -> None:
         super().__init__(code)
-        self.code = code
         self.items = list(items)
 
 
