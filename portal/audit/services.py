@@ -8,10 +8,11 @@ request) comes from a context variable that the web layer or the job sets, so se
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,7 +28,7 @@ from portal.core.actor import acting_as as acting_as
 from portal.core.actor import current_actor as current_actor
 from portal.core.actor import set_actor as set_actor
 from portal.core.db import Database
-from portal.core.tenancy import Scope
+from portal.core.tenancy import Scope, ScopeKind, scope_of, set_scope
 from portal.models.audit import PLATFORM_CHAIN, AuditChainHead, AuditEntry
 
 GENESIS = "0" * 64
@@ -151,6 +152,18 @@ async def verify(db: Database, *, tenant_id: uuid.UUID | None = None, platform: 
     return breaks
 
 
+def _link_problem(entry: AuditEntry, expected_seq: int, prev: str | None) -> str:
+    """Why ``entry`` is not the intact successor of ``prev`` at ``expected_seq`` ("" if it is); ``prev``
+    None: the walk starts here, so the link backwards is not checked."""
+    if entry.seq != expected_seq:
+        return f"entry {expected_seq} is missing (found {entry.seq})"
+    if prev is not None and entry.prev_hash != prev:
+        return "prev_hash does not match the previous entry"
+    if entry_hash(entry) != entry.hash:
+        return "content does not match its hash (the entry was changed)"
+    return ""
+
+
 async def _verify_chain(session: AsyncSession, chain: str) -> Break | None:
     prev = GENESIS
     expected_seq = 0
@@ -158,12 +171,9 @@ async def _verify_chain(session: AsyncSession, chain: str) -> Break | None:
         select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
     )
     async for entry in result:
-        if entry.seq != expected_seq:
-            return Break(chain, expected_seq, f"entry {expected_seq} is missing (found {entry.seq})")
-        if entry.prev_hash != prev:
-            return Break(chain, entry.seq, "prev_hash does not match the previous entry")
-        if entry_hash(entry) != entry.hash:
-            return Break(chain, entry.seq, "content does not match its hash (the entry was changed)")
+        problem = _link_problem(entry, expected_seq, prev)
+        if problem:
+            return Break(chain, expected_seq, problem)
         prev = entry.hash
         expected_seq += 1
     head = (
@@ -178,6 +188,101 @@ async def _verify_chain(session: AsyncSession, chain: str) -> Break | None:
     return None
 
 
+async def check_chain_from(session: AsyncSession, chain: str, seq: int) -> Break | None:
+    """Whether ``chain`` is intact from entry ``seq`` to its head: every entry matches its hash and links to
+    the one before it, and the head names the last. What a verdict relying on entry ``seq`` (and later ones)
+    needs, without reading the chain's whole past; ``portal audit verify`` checks whole chains.
+
+    The head is read first: entries appended meanwhile lie beyond it and are left out, never mistaken for
+    a break. Runs on the caller's session and scope."""
+    head = (
+        await session.execute(
+            select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain == chain)
+        )
+    ).first()
+    if head is None:
+        return Break(chain, seq, "the chain has no head record")
+    prev: str | None = GENESIS if seq == 0 else None
+    expected_seq = seq
+    result = await session.stream_scalars(
+        select(AuditEntry)
+        .where(AuditEntry.chain == chain, AuditEntry.seq >= seq, AuditEntry.seq <= head.seq)
+        .order_by(AuditEntry.seq)
+    )
+    async for entry in result:
+        problem = _link_problem(entry, expected_seq, prev)
+        if problem:
+            return Break(chain, expected_seq, problem)
+        prev = entry.hash
+        expected_seq += 1
+    if expected_seq - 1 != head.seq or prev != head.hash:
+        last = max(expected_seq - 1, seq)
+        return Break(chain, last, "entries were removed after this one (head does not match)")
+    return None
+
+
+async def entries_about(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    object_type: str,
+    object_id: str | uuid.UUID,
+    actions: Sequence[str],
+) -> list[AuditEntry]:
+    """The tenant chain's entries about one object with one of ``actions``, in chain order."""
+    stmt = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.tenant_id == tenant_id,
+            AuditEntry.chain == str(tenant_id),
+            AuditEntry.object_type == object_type,
+            AuditEntry.object_id == str(object_id),
+            AuditEntry.action.in_(list(actions)),
+        )
+        .order_by(AuditEntry.seq)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+@contextlib.asynccontextmanager
+async def _reading_platform_chain(session: AsyncSession, why: str) -> AsyncIterator[None]:
+    """The platform chain's rows belong to no tenant, and only the system scope reads them (row-level
+    security on PostgreSQL): this session reads them in the system scope, logged, then gets its own back."""
+    previous = scope_of(session)
+    if previous is not None and previous.kind is ScopeKind.SYSTEM:
+        yield
+        return
+    await set_scope(session, Scope.system(f"the platform audit chain: {why}"))
+    try:
+        yield
+    finally:
+        await set_scope(session, previous)
+
+
+async def first_platform_entry(
+    session: AsyncSession, action: str, object_type: str, object_id: str | uuid.UUID
+) -> AuditEntry | None:
+    """The platform chain's first entry about one object with ``action`` (later ones cannot rewrite it)."""
+    async with _reading_platform_chain(session, action):
+        stmt = (
+            select(AuditEntry)
+            .where(
+                AuditEntry.chain == PLATFORM_CHAIN,
+                AuditEntry.action == action,
+                AuditEntry.object_type == object_type,
+                AuditEntry.object_id == str(object_id),
+            )
+            .order_by(AuditEntry.seq)
+            .limit(1)
+        )
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def platform_entry_at(session: AsyncSession, seq: int) -> AuditEntry | None:
+    async with _reading_platform_chain(session, f"entry {seq}"):
+        stmt = select(AuditEntry).where(AuditEntry.chain == PLATFORM_CHAIN, AuditEntry.seq == seq)
+        return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return int(
         (await session.execute(select(func.count()).where(AuditEntry.tenant_id == tenant_id))).scalar_one()
@@ -190,8 +295,13 @@ __all__ = [
     "Actor",
     "Break",
     "acting_as",
+    "check_chain_from",
     "count",
     "current_actor",
+    "entries_about",
+    "entry_hash",
+    "first_platform_entry",
+    "platform_entry_at",
     "record",
     "record_reads",
     "set_actor",

@@ -10,3 +10,13 @@ class NotAllowed(PermissionError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Refused(ValueError):
+    """A domain refused a step of its state machine (not yet submitted, already signed...); ``code`` names
+    the refusal for a translated message. Each domain raises its own subclass; code that drives several
+    domains alike (the passkey signing endpoints) catches this one."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code

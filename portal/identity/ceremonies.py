@@ -39,7 +39,8 @@ class PasskeyError(ValueError):
 
     Codes: ``challenge`` (none pending, expired or already used), ``origin``, ``rp_id``,
     ``user_verification``, ``counter``, ``unknown_credential``, ``duplicate``, ``invalid`` (anything else
-    the verification refuses), ``name``, ``last_passkey``.
+    the verification refuses), ``name``, ``last_passkey``, ``unregistered`` (signing with a passkey whose
+    registration in the audit chain does not record its key).
     """
 
     def __init__(self, code: str, detail: str = "") -> None:

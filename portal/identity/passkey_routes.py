@@ -48,6 +48,10 @@ MESSAGES = {
         "Ask whoever invited you for a recovery invitation."
     ),
     "duplicate": N_("This passkey is already registered."),
+    "unregistered": N_(
+        "This passkey cannot sign: the audit log does not record its key "
+        "(it was added before keys were recorded). Add a new passkey on your passkeys page, then sign."
+    ),
     "invalid": N_("The passkey answer could not be verified. Please try again."),
     "name": N_("Give the passkey a name of 1 to 80 characters."),
     "last_passkey": N_(

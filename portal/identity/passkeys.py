@@ -1,15 +1,21 @@
-"""Passkeys (WebAuthn, ``webauthn`` 3.x): registration, sign-in, and a person's list of passkeys.
+"""Passkeys (WebAuthn, ``webauthn`` 3.x): registration, the assertion ceremony (sign-in and document
+signing), and a person's list of passkeys.
 
 Discoverable credentials with user verification required; the RP ID and the expected origin come from the
 settings (``rp_id``, ``base_url``). The checks every ceremony shares (single-use expiring challenge, origin,
 RP ID, user verification) live in ``ceremonies.py``; here the sign counter is checked too, then the library
 verifies in full. Revoked passkeys stay as rows: old report signatures are re-verified against them.
 
+A registration is recorded in the platform audit chain with the credential id and the fingerprint of the
+public key (SHA-256 of its COSE bytes): the chain, not the ``passkey`` row, is what a signature is later
+checked against, so a key swapped in the database afterwards shows.
+
 No HTTP here: the routes (``passkey_routes.py``) parse, call these functions and render.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -38,6 +44,7 @@ from webauthn.helpers import (
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationFormat,
+    AuthenticatorAssertionResponse,
     AuthenticatorSelectionCriteria,
     ClientDataType,
     PublicKeyCredentialDescriptor,
@@ -60,6 +67,7 @@ from portal.identity.ceremonies import (
     check_client_data,
     take_ceremony,
 )
+from portal.models.audit import AuditEntry
 from portal.models.identity import Passkey, User
 from portal.models.tenants import Invitation
 
@@ -79,6 +87,13 @@ PLATFORM_ONLY = Scope.tenants(())
 
 
 # -- registration -------------------------------------------------------------------------------------
+
+ADDED = "auth.passkey_added"  # the registration's action in the platform audit chain
+
+
+def key_fingerprint(public_key: bytes) -> str:
+    """SHA-256 (hex) of a credential's COSE public key: what the audit chain records at registration."""
+    return hashlib.sha256(public_key).hexdigest()
 
 
 def registration_options(
@@ -199,45 +214,118 @@ async def add_passkey(session: AsyncSession, credential: NewCredential, *, name:
     await session.flush()
     await audit.record(
         session,
-        "auth.passkey_added",
+        ADDED,
         tenant_id=None,
         object_type="passkey",
         object_id=passkey.id,
-        detail={"user_id": str(credential.user_id), "name": name, "aaguid": credential.aaguid},
+        detail={
+            "user_id": str(credential.user_id),
+            "name": name,
+            "aaguid": credential.aaguid,
+            "credential_id": bytes_to_base64url(credential.credential_id),
+            "key_sha256": key_fingerprint(credential.public_key),
+        },
     )
     return passkey
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A passkey's registration as the platform audit chain recorded it."""
+
+    seq: int  # the entry's place in the platform chain
+    hash: str  # the entry's hash as stored
+    intact: bool  # the entry's content still matches that hash
+    at: datetime
+    passkey_id: str
+    user_id: str
+    credential_id: str  # base64url
+    key_sha256: str
+
+
+def _registration(entry: AuditEntry | None) -> Registration | None:
+    """``None`` unless ``entry`` records a registration with its key (those before the key was recorded
+    do not: such a passkey cannot sign)."""
+    if entry is None or entry.action != ADDED or entry.object_type != "passkey":
+        return None
+    detail = entry.detail or {}
+    if not detail.get("key_sha256") or not detail.get("credential_id"):
+        return None
+    return Registration(
+        seq=entry.seq,
+        hash=entry.hash,
+        intact=audit.entry_hash(entry) == entry.hash,
+        at=entry.at,
+        passkey_id=entry.object_id,
+        user_id=str(detail.get("user_id", "")),
+        credential_id=str(detail["credential_id"]),
+        key_sha256=str(detail["key_sha256"]),
+    )
+
+
+async def registration_of(session: AsyncSession, passkey_id: uuid.UUID) -> Registration | None:
+    """The passkey's registration in the platform chain (the first entry: a later one cannot replace it)."""
+    return _registration(await audit.first_platform_entry(session, ADDED, "passkey", passkey_id))
+
+
+async def registration_at(session: AsyncSession, seq: int) -> Registration | None:
+    """The registration at ``seq`` of the platform chain (where a signature's audit entry points)."""
+    return _registration(await audit.platform_entry_at(session, seq))
 
 
 # -- sign-in ------------------------------------------------------------------------------------------
 
 
 def authentication_options(
-    settings: Settings, *, now: float | None = None
+    settings: Settings,
+    *,
+    challenge: bytes | None = None,
+    allow: Sequence[bytes] = (),
+    purpose: str = "signin",
+    binding: str = "",
+    now: float | None = None,
 ) -> tuple[dict[str, Any], Ceremony]:
-    """Options for ``navigator.credentials.get``: no allow-list, the authenticator offers its passkeys."""
+    """Options for ``navigator.credentials.get`` and the ceremony to keep. Sign-in: a random challenge and
+    no allow-list (the authenticator offers its passkeys). Signing a document: its hash as the challenge
+    and the signer's own credentials."""
     options = generate_authentication_options(
         rp_id=settings.rp_id,
+        challenge=challenge,
         timeout=CHALLENGE_TTL_S * 1000,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in allow],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     ceremony = Ceremony(
-        purpose="signin",
+        purpose=purpose,
         challenge=bytes_to_base64url(options.challenge),
         issued_at=time.time() if now is None else now,
+        binding=binding,
     )
     return json.loads(options_to_json(options)), ceremony
 
 
 @dataclass(frozen=True)
-class SignedIn:
+class Assertion:
+    """A verified ``navigator.credentials.get`` answer: whose passkey, and the parts the browser sent."""
+
     user: User
     passkey: Passkey
+    response: AuthenticatorAssertionResponse
 
 
-async def authenticate(
-    session: AsyncSession, settings: Settings, ceremony: Ceremony, credential: Any
-) -> SignedIn:
-    """Check a ``navigator.credentials.get`` response; on success record the new counter and use."""
+async def verify_assertion(
+    session: AsyncSession,
+    settings: Settings,
+    ceremony: Ceremony,
+    credential: Any,
+    *,
+    user_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Assertion:
+    """The assertion ceremony, one for sign-in and for signing: check the answer to ``ceremony`` and record
+    the passkey's new counter and use. ``user_id``: the person was known before (signing), and only their
+    own passkeys count; without it (sign-in) the credential names its account. Raises :class:`PasskeyError`.
+    """
     try:
         parsed = parse_authentication_credential_json(credential)
     except WebAuthnException as exc:
@@ -246,7 +334,7 @@ async def authenticate(
     check_client_data(response.client_data_json, ClientDataType.WEBAUTHN_GET, ceremony, settings.base_url)
     try:
         auth_data = parse_authenticator_data(response.authenticator_data)
-    except Exception as exc:
+    except Exception as exc:  # the parser raises several kinds on garbage
         raise PasskeyError("invalid", "authenticatorData is malformed") from exc
     check_authenticator_data(auth_data, settings.rp_id)
 
@@ -254,14 +342,16 @@ async def authenticate(
     passkey = (
         await session.execute(select(Passkey).where(Passkey.credential_id == parsed.raw_id))
     ).scalar_one_or_none()
-    if passkey is None or passkey.revoked_at is not None:
-        raise PasskeyError("unknown_credential", "no active passkey with this credential id")
+    # Someone else's passkey is as unknown as a made-up one.
+    if passkey is None or passkey.revoked_at is not None or user_id not in (None, passkey.user_id):
+        raise PasskeyError("unknown_credential", "no active passkey of this person with this credential id")
     user = await session.get(User, passkey.user_id)
     if user is None or not user.active:
         raise PasskeyError("unknown_credential", "the passkey's account is closed")
-    # Sign-in does not identify the person first (discoverable credentials): WebAuthn L3 section 7.2 step 6
-    # requires the user handle then, and it must name the credential's account.
-    if response.user_handle is None or response.user_handle != user.id.bytes:
+    # WebAuthn L3 section 7.2 step 6: when the person was not identified first (discoverable sign-in) the
+    # user handle is required; whenever it is present it must name the credential's account.
+    handle = response.user_handle
+    if (user_id is None and handle is None) or handle not in (None, user.id.bytes):
         raise PasskeyError("unknown_credential", "user handle missing or not the credential's account")
     # A counter that does not move forward (while either side is non-zero) betrays a cloned authenticator.
     if (auth_data.sign_count or passkey.sign_count) and auth_data.sign_count <= passkey.sign_count:
@@ -279,9 +369,24 @@ async def authenticate(
     except WebAuthnException as exc:
         raise PasskeyError("invalid", str(exc)) from exc
     passkey.sign_count = verified.new_sign_count
-    passkey.last_used_at = datetime.now(UTC)
+    passkey.last_used_at = now or datetime.now(UTC)
     passkey.backed_up = verified.credential_backed_up
     await session.flush()
+    return Assertion(user, passkey, response)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    passkey: Passkey
+
+
+async def authenticate(
+    session: AsyncSession, settings: Settings, ceremony: Ceremony, credential: Any
+) -> SignedIn:
+    """Sign in with a ``navigator.credentials.get`` answer, and record it in the platform chain."""
+    assertion = await verify_assertion(session, settings, ceremony, credential)
+    user, passkey = assertion.user, assertion.passkey
     with audit.acting_as(
         audit.Actor(
             label=f"{user.display_name} ({user.login})",

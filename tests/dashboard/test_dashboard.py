@@ -73,7 +73,9 @@ async def _selfcheck(
         await sc_services.submit(s, sc, tenant, user_id=by, now=submit_at)
         if sign_at is not None:
             assert sc.report_sha256 is not None
-            await sc_services.mark_signed(s, sc, user_id=by, signed_sha256=sc.report_sha256, now=sign_at)
+            await sc_services.mark_signed(
+                s, sc, user_id=by, evidence={}, signed_sha256=sc.report_sha256, now=sign_at
+            )
         return sc
 
 

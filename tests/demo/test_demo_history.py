@@ -421,6 +421,48 @@ async def test_reports_are_signed_with_passkeys_by_their_responsible_person(seed
                 assert (await commitments.verify_commitment(s, c)).verification.ok  # type: ignore[union-attr]
 
 
+async def test_the_public_board_shows_the_key_each_commitment_was_signed_with(
+    seeded: Seeded, own_settings: Settings
+) -> None:
+    """The demo's signatures are bound to registered passkeys: the board of every history tenant says the
+    commitment's signature is valid and shows the fingerprint of the key it was made with."""
+    import hashlib
+    import html
+
+    from litestar.testing import AsyncTestClient
+
+    from portal.app import create_app
+    from portal.core import i18n
+    from portal.models.identity import Passkey
+    from portal.models.selfcheck import DocumentType, Signature
+
+    tenant_ids = {d.tenant_id for d in seeded.history.signed}
+    async with seeded.db.session(Scope.system("test")) as s:
+        keys = {
+            tenant_id: key
+            for tenant_id, key in (
+                await s.execute(
+                    select(Signature.tenant_id, Passkey.public_key)
+                    .join(Passkey, Passkey.id == Signature.passkey_id)
+                    .join(Commitment, Commitment.id == Signature.document_id)
+                    .where(
+                        Signature.document_type == DocumentType.COMMITMENT,
+                        Signature.tenant_id.in_(tenant_ids),
+                        Commitment.year == seeded.now.astimezone(clock.zone()).year,
+                    )
+                )
+            ).all()
+        }
+    assert set(keys) == tenant_ids
+    valid = i18n.translations("zh_CN").gettext("signature valid")
+    app = create_app(own_settings.model_copy(update={"demo": True}))
+    async with AsyncTestClient(app=app, base_url="http://localhost.local") as client:
+        for tenant_id, key in keys.items():
+            board = html.unescape((await client.get(f"/board/{tenant_id}")).text)
+            digest = hashlib.sha256(key).hexdigest()
+            assert valid in board and " ".join(digest[i : i + 4] for i in range(0, 64, 4)) in board
+
+
 async def test_running_the_demo_again_changes_nothing(seeded: Seeded, own_settings: Settings) -> None:
     tables = [
         Tenant, SelfCheck, SelfCheckAnswer, Hazard, HazardEvent, Patrol, AccountabilityEntry,

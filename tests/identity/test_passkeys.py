@@ -3,6 +3,7 @@ refusal with its own translated message and no change, and a person's passkey pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -80,6 +81,28 @@ async def test_register_then_sign_in_records_counter_and_use(database: Database,
     assert signed_in.user.id == user.id
     [row] = await _passkey_rows(database, user.id)
     assert row.sign_count == 1 and row.last_used_at is not None
+
+
+async def test_a_registration_records_the_credential_and_its_keys_fingerprint(
+    database: Database, settings: Settings
+) -> None:
+    """What a signature is later checked against: the platform chain names the credential and the SHA-256
+    of its COSE public key."""
+    user = await _new_user(database)
+    soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
+    passkey_id = await give_passkey(database, settings, user.id, soft)
+    async with database.session(Scope.system("test: audit")) as s:
+        entry = (
+            await s.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "auth.passkey_added", AuditEntry.object_id == str(passkey_id)
+                )
+            )
+        ).scalar_one()
+        row = await s.get(Passkey, passkey_id)
+    assert row is not None and entry.chain == "platform" and entry.detail["user_id"] == str(user.id)
+    assert entry.detail["credential_id"] == bytes_to_base64url(soft.credentials[0].credential_id)
+    assert entry.detail["key_sha256"] == hashlib.sha256(row.public_key).hexdigest()
 
 
 def test_a_ceremony_is_single_purpose_and_expires(settings: Settings) -> None:

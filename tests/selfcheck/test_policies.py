@@ -109,11 +109,11 @@ async def test_only_the_responsible_person_signs_the_report(database: Database, 
         assert sc.report_sha256 is not None
         with pytest.raises(sc_services.SelfCheckRefused) as refused:
             await sc_services.mark_signed(
-                s, sc, user_id=world.users["manager_a"].id, signed_sha256=sc.report_sha256
+                s, sc, user_id=world.users["manager_a"].id, evidence={}, signed_sha256=sc.report_sha256
             )
         assert refused.value.code == "only_responsible_signs"
         signed = await sc_services.mark_signed(
-            s, sc, user_id=world.users["both"].id, signed_sha256=sc.report_sha256
+            s, sc, user_id=world.users["both"].id, evidence={}, signed_sha256=sc.report_sha256
         )
         assert signed.status is SelfCheckStatus.SIGNED
         # Signed once: nobody signs again, not even the responsible person.

@@ -3,9 +3,11 @@ tenant's entrance, and the verification pages of signed documents (reached by th
 
 They show only what the regulation asks a unit to make public: the responsible person and the manager, the
 year's commitment with its signature status, and the self-check status — no hazard details, no phone
-numbers, no answers. Each signature is re-verified on every view. Reads run in a scope of the one tenant
-concerned; finding that tenant from a document id is the only system-scope read (one column, logged).
-Unknown ids answer 404, like foreign ones elsewhere.
+numbers, no answers. Each signature is re-verified on every view against the audit chain
+(``signing/verification.py``), and the key it was made with is shown by its fingerprint and registration
+date. Reads run in a scope of the one tenant concerned; the system scope (logged) is used only to find that
+tenant from a document id (one column) and to read the signer's passkey registration from the platform
+audit chain (one entry). Unknown ids answer 404, like foreign ones elsewhere.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from portal.selfcheck.commitments.routes import this_year
 from portal.selfcheck.deadlines import period_of, previous_period
 from portal.selfcheck.reports import services as reports
 from portal.selfcheck.signing import services as signing
+from portal.selfcheck.signing.verification import Verification
 from portal.tenants import services as tenant_services
 
 
@@ -39,7 +42,7 @@ from portal.tenants import services as tenant_services
 class PeriodStatus:
     period: str
     selfcheck: SelfCheck | None
-    verification: signing.Verification | None
+    verification: Verification | None
 
 
 async def _period_status(session: AsyncSession, tenant: Tenant, period: str) -> PeriodStatus:

@@ -18,16 +18,14 @@ from litestar.response import Redirect, Template
 from portal.core.i18n import _
 from portal.core.web import DB, page
 from portal.identity import access
-from portal.identity.ceremonies import CEREMONY_BODY_MAX, PasskeyError, take_ceremony
+from portal.identity.ceremonies import CEREMONY_BODY_MAX, Ceremony
 from portal.identity.dependencies import CurrentPrincipal, require_principal
-from portal.identity.passkey_routes import passkey_error, pop_ceremony
 from portal.identity.passkey_schemas import CredentialSubmission
-from portal.identity.passkeys import SESSION_KEY
-from portal.models.selfcheck import Commitment
+from portal.models.identity import User
 from portal.models.tenants import Tenant
 from portal.selfcheck import policies
 from portal.selfcheck.commitments import services as commitments
-from portal.selfcheck.reports.signing_routes import SIGN_REFUSALS, load_signer, refusal
+from portal.selfcheck.signing import routes as signing_routes
 from portal.selfcheck.signing import services as signing
 from portal.tenants import policies as tenant_policies
 from portal.tenants import services as tenant_services
@@ -101,35 +99,38 @@ class CommitmentPages(Controller):
             await commitments.prepare(db, tenant, year=this_year(request), prepared_by=me.user_id)
         except commitments.CommitmentRefused as exc:
             return await self._page(
-                request, db, principal, tenant, error=_(SIGN_REFUSALS[exc.code]), status=409
+                request, db, principal, tenant, error=_(signing_routes.SIGN_REFUSALS[exc.code]), status=409
             )
         return Redirect(path=f"/t/{tenant.id}/commitment", status_code=303)
 
-    async def _commitment(self, request: Request, db: DB, tenant: Tenant) -> Commitment:
+    async def _signable(self, request: Request, db: DB, tenant_id: uuid.UUID) -> signing_routes.Signable:
+        tenant = await self._tenant(db, tenant_id)
         c = await commitments.for_year(db, tenant.id, this_year(request))
         if c is None:
             raise NotFoundException()
-        return c
+
+        async def check(signer: User) -> None:
+            await commitments.check_signable(db, c, tenant, signer.id)
+
+        async def sign(ceremony: Ceremony, credential: Any, signer: User) -> object:
+            settings = request.app.state.settings
+            return await commitments.sign_commitment(
+                db, settings, ceremony, credential, commitment=c, tenant=tenant, signer=signer
+            )
+
+        return signing_routes.Signable(
+            document=lambda: commitments.document_of(c),
+            check=check,
+            sign=sign,
+            done=f"/t/{tenant.id}/commitment",
+        )
 
     @post("/commitment/sign/options", status_code=200, request_max_body_size=CEREMONY_BODY_MAX)
     async def sign_options(
         self, request: Request, db: DB, principal: CurrentPrincipal, tenant_id: FromPath[uuid.UUID]
     ) -> Response[dict[str, Any]]:
-        signer = await load_signer(db, principal)
-        tenant = await self._tenant(db, tenant_id)
-        c = await self._commitment(request, db, tenant)
-        try:
-            await commitments.check_signable(db, c, tenant, signer.id)
-        except commitments.CommitmentRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
-        credentials = await signing.signer_credentials(db, signer.id)
-        if not credentials:
-            return refusal("no_passkey")
-        options, ceremony = signing.signing_options(
-            request.app.state.settings, commitments.document_of(c), credentials
-        )
-        request.session[SESSION_KEY] = ceremony.to_session()
-        return Response({"publicKey": options})
+        signer = await signing_routes.load_signer(db, principal)
+        return await signing_routes.start(request, db, signer, await self._signable(request, db, tenant_id))
 
     @post("/commitment/sign", status_code=200, request_max_body_size=CEREMONY_BODY_MAX)
     async def sign(
@@ -140,27 +141,9 @@ class CommitmentPages(Controller):
         tenant_id: FromPath[uuid.UUID],
         data: JSONBody[CredentialSubmission],
     ) -> Response[dict[str, Any]]:
-        signer = await load_signer(db, principal)
-        tenant = await self._tenant(db, tenant_id)
-        c = await self._commitment(request, db, tenant)
-        raw = pop_ceremony(request)
-        try:
-            await commitments.check_signable(db, c, tenant, signer.id)
-            ceremony = take_ceremony(raw, signing.PURPOSE, binding=commitments.document_of(c).binding)
-            await commitments.sign_commitment(
-                db,
-                request.app.state.settings,
-                ceremony,
-                data.credential,
-                commitment=c,
-                tenant=tenant,
-                signer=signer,
-            )
-        except commitments.CommitmentRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
-        except PasskeyError as exc:
-            return passkey_error(exc)
-        return Response({"redirect": f"/t/{tenant.id}/commitment"})
+        signer = await signing_routes.load_signer(db, principal)
+        signable = await self._signable(request, db, tenant_id)
+        return await signing_routes.finish(request, signer, data.credential, signable)
 
     @post("/board/phone")
     async def board_phone(

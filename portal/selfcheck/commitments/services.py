@@ -3,7 +3,9 @@
 A manager or the responsible person *prepares* the year's commitment: the template (``data/commitment.yaml``)
 filled with the tenant's and the responsible person's names, fixed and hashed. Only that responsible person
 signs it; a prepared commitment may be prepared again (e.g. after the responsible person changed) until it
-is signed, never after. The public board shows it with its signature status, re-verified on every view.
+is signed, never after. The public board shows it with its signature status, re-verified on every view
+against the audit chain: the hash of the last ``commitment.prepared`` before the signing, and the
+``commitment.signed`` entry that records which registered passkey signed it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
 from portal.config import Settings
-from portal.core.errors import NotAllowed
+from portal.core.errors import NotAllowed, Refused
 from portal.core.i18n import _
 from portal.identity.ceremonies import Ceremony
 from portal.models.identity import User
@@ -29,15 +31,14 @@ from portal.models.selfcheck import Commitment, CommitmentStatus, DocumentType, 
 from portal.models.tenants import MemberRole, Membership, Tenant
 from portal.selfcheck import policies
 from portal.selfcheck.signing import services as signing
+from portal.selfcheck.signing.verification import Trail, Verification, verify_signature
 from portal.tenants.services import roles_of
 
+TRAIL = Trail("commitment", fixed_by="commitment.prepared", signed_by="commitment.signed")
 
-class CommitmentRefused(ValueError):
+
+class CommitmentRefused(Refused):
     """A refused step; ``code`` names it for a translated message."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @cache
@@ -146,7 +147,7 @@ async def sign_commitment(
 ) -> Signature:
     now = now or datetime.now(UTC)
     await check_signable(session, commitment, tenant, signer.id)
-    signature = await signing.sign(
+    signed = await signing.sign(
         session, settings, ceremony, credential, document=document_of(commitment), signer=signer, now=now
     )
     commitment.status = CommitmentStatus.SIGNED
@@ -158,16 +159,16 @@ async def sign_commitment(
         tenant_id=tenant.id,
         object_type="commitment",
         object_id=commitment.id,
-        detail={"year": commitment.year, "sha256": commitment.sha256},
+        detail={"year": commitment.year, "sha256": commitment.sha256, "signature": signed.evidence},
     )
-    return signature
+    return signed.signature
 
 
 @dataclass(frozen=True)
 class CommitmentCheck:
     commitment: Commitment
     tenant: Tenant
-    verification: signing.Verification | None  # None: not signed
+    verification: Verification | None  # None: not signed
 
 
 async def verify_commitment(session: AsyncSession, commitment: Commitment) -> CommitmentCheck:
@@ -177,4 +178,4 @@ async def verify_commitment(session: AsyncSession, commitment: Commitment) -> Co
     if signature is None:
         return CommitmentCheck(commitment, tenant, None)
     current = signing.canonical_hash(canonical(commitment, tenant))
-    return CommitmentCheck(commitment, tenant, signing.verify(signature, current))
+    return CommitmentCheck(commitment, tenant, await verify_signature(session, signature, current, TRAIL))

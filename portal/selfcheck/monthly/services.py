@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
-from portal.core.errors import NotAllowed
+from portal.core.errors import NotAllowed, Refused
 from portal.core.i18n import _
 from portal.models.selfcheck import (
     Answer,
@@ -37,12 +38,11 @@ from portal.selfcheck.signing.services import canonical_hash
 from portal.tenants.services import roles_of
 
 
-class SelfCheckRefused(ValueError):
+class SelfCheckRefused(Refused):
     """A refused step; ``code`` names it for a translated message, ``items`` the item codes concerned."""
 
     def __init__(self, code: str, *, items: Sequence[str] = ()) -> None:
         super().__init__(code)
-        self.code = code
         self.items = list(items)
 
 
@@ -286,10 +286,12 @@ async def mark_signed(
     *,
     user_id: uuid.UUID,
     signed_sha256: str,
+    evidence: Mapping[str, Any],
     now: datetime | None = None,
 ) -> SelfCheck:
     """Record the responsible person's signature over the frozen report (the WebAuthn assertion itself is
-    verified and stored by the signing service before this is called)."""
+    verified and stored by the signing service before this is called; ``evidence`` is what it says the
+    audit entry must record of it, for every later verification)."""
     refused = policies.why_not_sign_report(await roles_of(session, sc.tenant_id, user_id), sc)
     if refused is not None:
         raise SelfCheckRefused(refused)
@@ -305,7 +307,7 @@ async def mark_signed(
         tenant_id=sc.tenant_id,
         object_type="selfcheck",
         object_id=sc.id,
-        detail={"period": sc.period, "sha256": sc.report_sha256},
+        detail={"period": sc.period, "sha256": sc.report_sha256, "signature": dict(evidence)},
     )
     return sc
 

@@ -37,6 +37,8 @@ from portal.models.selfcheck import Answer, ChecklistItem, Hazard, SelfCheck, Se
 from portal.models.tenants import Tenant
 from portal.selfcheck.deadlines import parse_period
 from portal.selfcheck.monthly import services
+from portal.selfcheck.reports import services as reports
+from portal.selfcheck.signing.verification import Verification
 
 log = structlog.get_logger("portal.selfcheck.report")
 
@@ -103,6 +105,7 @@ class ReportData:
     progress: services.Progress
     not_applicable: int
     signer_name: str | None
+    verification: Verification | None  # the signature re-checked against the audit chain (None: unsigned)
     verify_url: str
     qr_data_uri: str
     timezone: str
@@ -267,6 +270,7 @@ async def gather(
         user = await session.get(User, sc.signed_by_id)
         signer = user.display_name if user is not None else None
     url = verify_url(base_url, sc)
+    verification = await reports.verification_of(session, sc, tenant)
     return ReportData(
         tenant=tenant,
         selfcheck=sc,
@@ -276,6 +280,7 @@ async def gather(
         progress=services.progress(sc),
         not_applicable=sum(a.answer is Answer.NOT_APPLICABLE for a in sc.answers),
         signer_name=signer,
+        verification=verification,
         verify_url=url,
         qr_data_uri=qr_data_uri(url),
         timezone=timezone,

@@ -2,9 +2,11 @@
 and anyone (the CLI, the public verification page) can re-check it later.
 
 The report is the canonical JSON of a submitted self-check (``services.canonical_report``); its SHA-256 was
-fixed at submission. Signing re-computes it first: if the stored answers no longer hash to the frozen value,
-nothing is signed. Signing resolves the ledger entries the signature fixes (an overdue self-check) at once,
-not at the next daily run.
+fixed at submission, in the ``selfcheck.submitted`` audit entry too. Signing re-computes it first: if the
+stored answers no longer hash to the frozen value, nothing is signed. The ``selfcheck.signed`` entry records
+which registered passkey signed it, and re-verification checks the stored signature against both entries
+(``signing/verification.py``). Signing resolves the ledger entries the signature fixes (an overdue
+self-check) at once, not at the next daily run.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from portal.selfcheck import policies
 from portal.selfcheck.ledger import services as accountability
 from portal.selfcheck.monthly import services
 from portal.selfcheck.signing import services as signing
+from portal.selfcheck.signing.verification import Trail, Verification, verify_signature
 from portal.tenants.services import roles_of
+
+TRAIL = Trail("selfcheck", fixed_by="selfcheck.submitted", signed_by="selfcheck.signed")
 
 
 def document_of(sc: SelfCheck) -> signing.Document:
@@ -62,12 +67,19 @@ async def sign_report(
     """Verify and store the responsible person's signature; the self-check becomes ``signed``."""
     now = now or datetime.now(UTC)
     await check_signable(session, sc, tenant, signer.id)
-    signature = await signing.sign(
+    signed = await signing.sign(
         session, settings, ceremony, credential, document=document_of(sc), signer=signer, now=now
     )
-    await services.mark_signed(session, sc, user_id=signer.id, signed_sha256=signature.sha256, now=now)
+    await services.mark_signed(
+        session,
+        sc,
+        user_id=signer.id,
+        signed_sha256=signed.signature.sha256,
+        evidence=signed.evidence,
+        now=now,
+    )
     await accountability.resolve_fixed(session, now, tenant_ids=[tenant.id])
-    return signature
+    return signed.signature
 
 
 @dataclass(frozen=True)
@@ -76,17 +88,24 @@ class ReportCheck:
 
     selfcheck: SelfCheck
     tenant: Tenant
-    verification: signing.Verification | None  # None: not signed
+    verification: Verification | None  # None: not signed
 
 
 async def verify_report(session: AsyncSession, selfcheck_id: uuid.UUID) -> ReportCheck | None:
-    """Re-check a report's signature against the report as stored now (``None``: no such report in scope)."""
+    """Re-check a report's signature against the audit chain and the report as stored now (``None``: no
+    such report in scope)."""
     sc = await services.load(session, selfcheck_id)
     if sc is None:
         return None
     tenant = await session.get(Tenant, sc.tenant_id)
     assert tenant is not None
+    return ReportCheck(sc, tenant, await verification_of(session, sc, tenant))
+
+
+async def verification_of(session: AsyncSession, sc: SelfCheck, tenant: Tenant) -> Verification | None:
+    """The re-verification of a loaded report's signature (``None``: not signed)."""
     signature = await signing.signature_of(session, DocumentType.MONTHLY_REPORT, sc.id)
     if signature is None:
-        return ReportCheck(sc, tenant, None)
-    return ReportCheck(sc, tenant, signing.verify(signature, await current_hash(session, sc, tenant)))
+        return None
+    current = await current_hash(session, sc, tenant)
+    return await verify_signature(session, signature, current, TRAIL)

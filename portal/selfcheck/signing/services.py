@@ -1,23 +1,25 @@
-"""Signing a document with a passkey, and re-verifying the signature at any later time.
+"""Signing a document with a passkey.
 
 The document is reduced to the SHA-256 of its canonical JSON; that hash *is* the WebAuthn challenge, so the
-authenticator's signature covers the document itself (through ``clientDataJSON``). The assertion is kept
-whole in a :class:`Signature` row with a copy of the public key, the RP ID and the origin, so that anyone
-can re-check it later without trusting the portal's word: :func:`verify` repeats the WebAuthn verification
-and compares the signed hash with the hash of the document as it is now.
+authenticator's signature covers the document itself (through ``clientDataJSON``). The ceremony is the one
+sign-in uses (``identity.passkeys.verify_assertion``: single-use, expiring, the right origin and RP ID, user
+verification, a counter that moves forward), limited to the signer's own active passkeys. The assertion is
+kept whole in a :class:`Signature` row with a copy of the public key, the RP ID and the origin.
 
-The ceremony itself is held to the same rules as sign-in (``core/auth/ceremonies.py``): single-use,
-expiring, the right origin and RP ID, user verification. The credential must be one of the signer's own
-active passkeys, and its counter must move forward.
+The row alone proves nothing to someone who could write to the database: they could sign something else
+with a key of their own and overwrite it. So a signature is bound to the audit chain when it is made: the
+passkey must have been registered in the platform chain with its key's fingerprint, and :func:`sign`
+returns the *evidence* (who, which registered key, which hash, when, and the registration entry's place and
+hash) that the document's "signed" entry in the tenant chain records. ``verification.py`` checks a stored
+signature against the chain.
 
-No HTTP here: ``signing_routes.py`` and ``commitment_routes.py`` parse, call these functions and render.
+No HTTP here: ``routes.py`` holds the two endpoints' shared half.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,30 +28,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from webauthn import generate_authentication_options, options_to_json, verify_authentication_response
-from webauthn.helpers import (
-    bytes_to_base64url,
-    parse_authentication_credential_json,
-    parse_authenticator_data,
-)
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticationCredential,
-    AuthenticatorAssertionResponse,
-    ClientDataType,
-    PublicKeyCredentialDescriptor,
-    UserVerificationRequirement,
-)
+from webauthn.helpers import bytes_to_base64url
 
 from portal.config import Settings
-from portal.identity.ceremonies import (
-    CHALLENGE_TTL_S,
-    Ceremony,
-    PasskeyError,
-    challenge_bytes,
-    check_authenticator_data,
-    check_client_data,
-)
+from portal.identity import passkeys
+from portal.identity.ceremonies import Ceremony, PasskeyError, challenge_bytes
 from portal.models.identity import Passkey, User
 from portal.models.selfcheck import DocumentType, Signature
 
@@ -77,6 +60,11 @@ def canonical_hash(document: dict[str, object]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def moment(at: datetime) -> str:
+    """A time as the audit chain records it (UTC, microseconds), so that it compares exactly later."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 async def signer_credentials(session: AsyncSession, user_id: uuid.UUID) -> list[bytes]:
     rows = await session.execute(
         select(Passkey.credential_id).where(Passkey.user_id == user_id, Passkey.revoked_at.is_(None))
@@ -89,21 +77,23 @@ def signing_options(
 ) -> tuple[dict[str, Any], Ceremony]:
     """Options for ``navigator.credentials.get`` whose challenge is the document's hash, limited to the
     signer's own passkeys (so the device offers only those)."""
-    challenge = bytes.fromhex(document.sha256)
-    options = generate_authentication_options(
-        rp_id=settings.rp_id,
-        challenge=challenge,
-        timeout=CHALLENGE_TTL_S * 1000,
-        allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in credential_ids],
-        user_verification=UserVerificationRequirement.REQUIRED,
-    )
-    ceremony = Ceremony(
+    return passkeys.authentication_options(
+        settings,
+        challenge=bytes.fromhex(document.sha256),
+        allow=credential_ids,
         purpose=PURPOSE,
-        challenge=bytes_to_base64url(challenge),
-        issued_at=time.time() if now is None else now,
         binding=document.binding,
+        now=now,
     )
-    return json.loads(options_to_json(options)), ceremony
+
+
+@dataclass(frozen=True)
+class Signed:
+    """A stored signature and what the document's "signed" audit entry records about it (``signature``
+    in its detail): the chain's word on which registered key signed which hash, for later checks."""
+
+    signature: Signature
+    evidence: dict[str, Any]
 
 
 async def sign(
@@ -115,45 +105,26 @@ async def sign(
     document: Document,
     signer: User,
     now: datetime | None = None,
-) -> Signature:
-    """Verify the signer's assertion over ``document`` and store it. Raises :class:`PasskeyError`."""
+) -> Signed:
+    """Verify the signer's assertion over ``document`` and store it. Raises :class:`PasskeyError`:
+    ``unregistered`` when the passkey's registration in the audit chain does not record this key."""
     if challenge_bytes(ceremony) != bytes.fromhex(document.sha256):
         raise PasskeyError("challenge", "the document changed since the signing request")
-    try:
-        parsed = parse_authentication_credential_json(credential)
-    except WebAuthnException as exc:
-        raise PasskeyError("invalid", str(exc)) from exc
-    response = parsed.response
-    check_client_data(response.client_data_json, ClientDataType.WEBAUTHN_GET, ceremony, settings.base_url)
-    try:
-        auth_data = parse_authenticator_data(response.authenticator_data)
-    except Exception as exc:  # the parser raises several kinds on garbage
-        raise PasskeyError("invalid", "authenticatorData is malformed") from exc
-    check_authenticator_data(auth_data, settings.rp_id)
-
-    passkey = (
-        await session.execute(select(Passkey).where(Passkey.credential_id == parsed.raw_id))
-    ).scalar_one_or_none()
-    # Someone else's passkey is as unknown as a made-up one: only the signer's own may sign.
-    if passkey is None or passkey.revoked_at is not None or passkey.user_id != signer.id:
-        raise PasskeyError("unknown_credential", "not an active passkey of the signer")
-    if (auth_data.sign_count or passkey.sign_count) and auth_data.sign_count <= passkey.sign_count:
-        raise PasskeyError("counter", f"sign count {auth_data.sign_count} after {passkey.sign_count}")
-    try:
-        verified = verify_authentication_response(
-            credential=parsed,
-            expected_challenge=bytes.fromhex(document.sha256),
-            expected_rp_id=settings.rp_id,
-            expected_origin=settings.base_url,
-            credential_public_key=passkey.public_key,
-            credential_current_sign_count=passkey.sign_count,
-            require_user_verification=True,
-        )
-    except WebAuthnException as exc:
-        raise PasskeyError("invalid", str(exc)) from exc
     now = now or datetime.now(UTC)
-    passkey.sign_count = verified.new_sign_count
-    passkey.last_used_at = now
+    assertion = await passkeys.verify_assertion(
+        session, settings, ceremony, credential, user_id=signer.id, now=now
+    )
+    passkey, response = assertion.passkey, assertion.response
+    key_sha256 = passkeys.key_fingerprint(passkey.public_key)
+    registration = await passkeys.registration_of(session, passkey.id)
+    if (
+        registration is None
+        or not registration.intact
+        or registration.key_sha256 != key_sha256
+        or registration.credential_id != bytes_to_base64url(passkey.credential_id)
+        or registration.user_id != str(signer.id)
+    ):
+        raise PasskeyError("unregistered", "the audit chain does not record this passkey's key")
     signature = Signature(
         tenant_id=document.tenant_id,
         document_type=document.type,
@@ -174,7 +145,17 @@ async def sign(
     )
     session.add(signature)
     await session.flush()
-    return signature
+    evidence = {
+        "sha256": document.sha256,
+        "signer_id": str(signer.id),
+        "signer_name": signer.display_name,
+        "signed_at": moment(now),
+        "passkey_id": str(passkey.id),
+        "credential_id": registration.credential_id,
+        "key_sha256": key_sha256,
+        "registration": {"seq": registration.seq, "hash": registration.hash},
+    }
+    return Signed(signature, evidence)
 
 
 async def signature_of(
@@ -187,56 +168,3 @@ async def signature_of(
             )
         )
     ).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class Verification:
-    """The outcome of re-checking a stored signature against the document as it is now."""
-
-    signature_valid: bool  # the assertion verifies against the stored public key and the signed hash
-    unchanged: bool  # the document's hash now equals the signed hash
-    signed_sha256: str
-    current_sha256: str
-    signer_name: str
-    signed_at: datetime
-    problem: str = ""  # why the signature does not verify (for the CLI and the log, not for the public)
-
-    @property
-    def ok(self) -> bool:
-        return self.signature_valid and self.unchanged
-
-
-def verify(signature: Signature, current_sha256: str) -> Verification:
-    """Repeat the WebAuthn verification of a stored assertion, offline (no session, no counter state)."""
-    problem = ""
-    try:
-        verify_authentication_response(
-            credential=AuthenticationCredential(
-                id=bytes_to_base64url(signature.credential_id),
-                raw_id=signature.credential_id,
-                response=AuthenticatorAssertionResponse(
-                    client_data_json=signature.client_data_json,
-                    authenticator_data=signature.authenticator_data,
-                    signature=signature.signature,
-                    user_handle=signature.user_handle,
-                ),
-            ),
-            expected_challenge=bytes.fromhex(signature.sha256),
-            expected_rp_id=signature.rp_id,
-            expected_origin=signature.origin,
-            credential_public_key=signature.public_key,
-            # The counter was checked when the signature was made; re-verification checks the maths only.
-            credential_current_sign_count=0,
-            require_user_verification=True,
-        )
-    except (WebAuthnException, ValueError) as exc:
-        problem = str(exc) or type(exc).__name__
-    return Verification(
-        signature_valid=not problem,
-        unchanged=current_sha256 == signature.sha256,
-        signed_sha256=signature.sha256,
-        current_sha256=current_sha256,
-        signer_name=signature.signer_name,
-        signed_at=signature.signed_at,
-        problem=problem,
-    )

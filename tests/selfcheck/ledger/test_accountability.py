@@ -144,7 +144,7 @@ async def test_overdue_selfcheck_climbs_the_ladder_once_per_step(database: Datab
             await sc_services.answer(s, loaded, item.code, Answer.NOT_APPLICABLE, user_id=manager)
         await sc_services.submit(s, loaded, tenant, user_id=manager)
         await sc_services.mark_signed(
-            s, loaded, user_id=responsible, signed_sha256=loaded.report_sha256 or ""
+            s, loaded, user_id=responsible, evidence={}, signed_sha256=loaded.report_sha256 or ""
         )
     assert await run(database, a, T0 + 15 * DAY) == RunResult(0, 0, 1)
     [entry] = await entries(database, a)

@@ -70,12 +70,12 @@ async def test_full_cycle_with_a_failed_item(database: Database, world: World) -
             await sc_services.answer(s, loaded, items[1].code, Answer.FAIL, user_id=manager, note="x")
         with pytest.raises(sc_services.SelfCheckRefused, match="only_responsible_signs"):
             await sc_services.mark_signed(
-                s, loaded, user_id=manager, signed_sha256=loaded.report_sha256 or ""
+                s, loaded, user_id=manager, evidence={}, signed_sha256=loaded.report_sha256 or ""
             )
         with pytest.raises(sc_services.SelfCheckRefused, match="report_changed"):
-            await sc_services.mark_signed(s, loaded, user_id=responsible, signed_sha256="0" * 64)
+            await sc_services.mark_signed(s, loaded, user_id=responsible, evidence={}, signed_sha256="0" * 64)
         await sc_services.mark_signed(
-            s, loaded, user_id=responsible, signed_sha256=loaded.report_sha256 or ""
+            s, loaded, user_id=responsible, evidence={}, signed_sha256=loaded.report_sha256 or ""
         )
         assert loaded.status is SelfCheckStatus.SIGNED
         hazard = await s.get(Hazard, hazards[0])

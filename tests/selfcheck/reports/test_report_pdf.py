@@ -3,6 +3,7 @@ photos, and who gets it (refusal before submission, 404 across tenants, an audit
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
@@ -15,22 +16,28 @@ from pypdf import PdfReader
 from pypdf.generic import DictionaryObject
 from sqlalchemy import select
 
+from portal.config import Settings
 from portal.core import clock, i18n
 from portal.core.db import Database
 from portal.core.storage import ObjectStorage
 from portal.core.tenancy import Scope
+from portal.demo.softauthn import SoftAuthenticator
 from portal.evidence import derivatives
 from portal.evidence import services as evidence
 from portal.models.audit import AuditEntry
 from portal.models.evidence import OwnerType
+from portal.models.identity import Passkey, User
 from portal.models.selfcheck import Answer, Hazard, HazardSource, SelfCheck, SelfCheckStatus, Severity
 from portal.models.tenants import Tenant
 from portal.selfcheck.hazards.services import Action, OpenHazard, open_hazard, transition
 from portal.selfcheck.monthly import services as sc_services
 from portal.selfcheck.policies import ActorKind, HazardActor
 from portal.selfcheck.reports import pdf as report_pdf
+from portal.selfcheck.reports import services as reports
+from portal.selfcheck.signing import services as signing
 from tests.fixtures.factories import World
 from tests.fixtures.web import sign_in
+from tests.identity.helpers import give_passkey
 from tests.selfcheck.cycle import open_selfcheck
 
 PERIOD = "2026-10"
@@ -155,7 +162,7 @@ async def submitted(
 
 
 async def test_signed_report_with_hazards_photos_and_verification(
-    client: AsyncTestClient, database: Database, world: World
+    client: AsyncTestClient, database: Database, settings: Settings, world: World
 ) -> None:
     a = world.tenants["a"]
     manager, responsible = world.users["manager_a"].id, world.users["both"].id
@@ -182,12 +189,20 @@ async def test_signed_report_with_hazards_photos_and_verification(
         await open_hazard(s, a.id, old, boss, now=at(5, month=8))
     storage: ObjectStorage = client.app.state.storage
     sc, tenant = await submitted(database, world, "a", PERIOD, fail=True, storage=storage)
+    # The responsible person signs with a passkey (a software authenticator), on the 25th.
+    phone = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
+    passkey_id = await give_passkey(database, settings, responsible, phone)
     async with database.session(Scope.tenant(a.id)) as s:
         loaded = await sc_services.load(s, sc.id)
-        assert loaded is not None
-        await sc_services.mark_signed(
-            s, loaded, user_id=responsible, signed_sha256=loaded.report_sha256 or "", now=at(25, 9)
+        signer = await s.get(User, responsible)
+        assert loaded is not None and signer is not None
+        options, ceremony = signing.signing_options(
+            settings, reports.document_of(loaded), [phone.credentials[0].credential_id]
         )
+        await reports.sign_report(
+            s, settings, ceremony, phone.get(options), sc=loaded, tenant=tenant, signer=signer, now=at(25, 9)
+        )
+        key = hashlib.sha256((await s.get(Passkey, passkey_id)).public_key).hexdigest()  # type: ignore[union-attr]
         failed_item = loaded.checklist.items[0]
         hazard_id = (await s.execute(select(Hazard.id).where(Hazard.selfcheck_id == sc.id))).scalar_one()
     await attach_photo(database, storage, a.id, (OwnerType.HAZARD, hazard_id), manager, seed=1, process=True)
@@ -233,6 +248,9 @@ async def test_signed_report_with_hazards_photos_and_verification(
         assert flat(expected) in text, expected
     assert OLD_HAZARD not in text
     assert tr("zh_CN", "Not signed yet") not in text
+    # The key the signature was made with, as the audit log recorded it at registration.
+    assert key in text and flat(tr("zh_CN", "Passkey registered on")) in text
+    assert flat(tr("zh_CN", "signature cannot be verified")) not in text
     groups = report_pdf.verification_groups(loaded.report_sha256 or "")
     assert len(groups) == 16 and all(g in text for g in groups)
     # Subset names read "/ABCDEF+Noto-Sans-CJK-SC" (HarfBuzz) or "/ABCDEF+NotoSansCJKsc-Regular".

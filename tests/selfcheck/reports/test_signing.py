@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -28,48 +27,14 @@ from portal.models.selfcheck import (
     Signature,
 )
 from portal.models.tenants import Tenant
-from portal.selfcheck.checklists import services as catalogue
 from portal.selfcheck.monthly import services as sc_services
 from portal.selfcheck.reports import services as reports
+from portal.selfcheck.signing.verification import FAILURES, Check
 from tests.fixtures.cli import run_portal
 from tests.fixtures.factories import World
 from tests.fixtures.web import post_form, sign_in
 from tests.identity.helpers import give_passkey, page_text, post_json, zh
-
-
-async def _submitted(database: Database, tenant_id: uuid.UUID, user_id: uuid.UUID, period: str) -> SelfCheck:
-    """A self-check answered through the services (one failed item) and submitted."""
-    async with database.session(Scope.system("test")) as s:
-        await catalogue.load_catalogue(s)
-        tenant = await s.get(Tenant, tenant_id)
-        assert tenant is not None
-        sc = await sc_services.ensure_selfcheck(s, tenant, period)
-        assert sc is not None
-        sc = await sc_services.load(s, sc.id)
-        assert sc is not None
-        for i, item in enumerate(sc.checklist.items):
-            failed = i == 1
-            await sc_services.answer(
-                s,
-                sc,
-                item.code,
-                Answer.FAIL if failed else Answer.PASS,
-                note="灭火器过期" if failed else "",
-                user_id=user_id,
-            )
-        await sc_services.submit(s, sc, tenant, user_id=user_id)
-        return sc
-
-
-async def _sign(
-    client: AsyncTestClient, soft: SoftAuthenticator, base: str, **answer: Any
-) -> tuple[int, dict[str, Any]]:
-    options = await post_json(client, f"{base}/options")
-    if options.status_code != 200:
-        return options.status_code, options.json()
-    credential = soft.get(options.json()["publicKey"], **answer)
-    signed = await post_json(client, base, {"credential": credential})
-    return signed.status_code, signed.json()
+from tests.selfcheck.cycle import sign_over_http, submitted_selfcheck
 
 
 async def test_responsible_person_signs_the_report_and_anyone_can_verify_it(
@@ -77,7 +42,7 @@ async def test_responsible_person_signs_the_report_and_anyone_can_verify_it(
 ) -> None:
     a = world.tenants["a"]
     responsible = world.users["both"]
-    sc = await _submitted(database, a.id, world.users["manager_a"].id, "2026-08")
+    sc = await submitted_selfcheck(database, a.id, world.users["manager_a"].id, "2026-08")
     soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, responsible.id, soft)
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
@@ -115,10 +80,10 @@ async def test_responsible_person_signs_the_report_and_anyone_can_verify_it(
     assert public.status_code == 200 and zh("signature valid") in text and responsible.display_name in text
     assert "灭火器过期" not in text  # the public page shows no answers or hazards
 
-    # The CLI agrees: valid and unchanged, exit 0.
+    # The CLI agrees: every check passes, exit 0.
     ok = await run_portal(settings, tmp_path, "verify-report", str(sc.id))
     assert ok.returncode == 0, ok.stdout
-    assert "signature: valid" in ok.stdout and "unchanged since signing" in ok.stdout
+    assert ok.stdout.splitlines()[-1] == "OK"
 
     # Someone changes an answer in the database after signing: both the CLI and the page say so.
     async with database.session(Scope.system("test: tamper")) as s:
@@ -128,8 +93,8 @@ async def test_responsible_person_signs_the_report_and_anyone_can_verify_it(
             .values(answer=Answer.PASS, note="")
         )
     changed = await run_portal(settings, tmp_path, "verify-report", str(sc.id))
-    assert changed.returncode == 1 and "CHANGED SINCE SIGNING" in changed.stdout
-    assert "signature: valid" in changed.stdout
+    assert changed.returncode == 1 and changed.stdout.splitlines()[-1] == "FAILED: unchanged"
+    assert zh(FAILURES[Check.UNCHANGED]) in changed.stdout  # named, in the default language
     tampered = await client.get(f"/verify/report/{sc.id}")
     assert zh("changed after signing") in page_text(tampered)
 
@@ -140,7 +105,7 @@ async def test_responsible_person_signs_the_report_and_anyone_can_verify_it(
         forged[-1] ^= 0x01
         sig_row.signature = bytes(forged)
     broken = await run_portal(settings, tmp_path, "verify-report", str(sc.id))
-    assert broken.returncode == 1 and "DOES NOT VERIFY" in broken.stdout
+    assert broken.returncode == 1 and broken.stdout.splitlines()[-1] == "FAILED: signature, unchanged"
 
 
 async def test_signing_refusals_change_nothing(
@@ -149,21 +114,21 @@ async def test_signing_refusals_change_nothing(
     a = world.tenants["a"]
     manager = world.users["manager_a"]
     responsible = world.users["both"]
-    sc = await _submitted(database, a.id, manager.id, "2026-07")
+    sc = await submitted_selfcheck(database, a.id, manager.id, "2026-07")
     base = f"/t/{a.id}/selfchecks/{sc.id}/sign"
 
     # The manager (not the responsible person) is refused before any passkey prompt.
     manager_soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, manager.id, manager_soft)
     await sign_in(client, manager.login)
-    status, body = await _sign(client, manager_soft, base)
+    status, body = await sign_over_http(client, manager_soft, base)
     assert status == 403 and body["message"] == zh("Only the unit's responsible person can sign.")
 
     # The responsible person without a passkey is told to add one (the page, and the endpoint too).
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
     shown = page_text(await client.get(f"/t/{a.id}/selfchecks/{sc.id}"))
     assert zh("Add a passkey first") in shown and zh("Sign the report with my passkey") not in shown
-    status, body = await _sign(client, manager_soft, base)
+    status, body = await sign_over_http(client, manager_soft, base)
     assert status == 409 and body["message"] == zh(
         "You have no passkey yet. Add one on your passkeys page, then sign."
     )
@@ -178,13 +143,15 @@ async def test_signing_refusals_change_nothing(
     replay = await post_json(client, base, {"credential": soft.get(options.json()["publicKey"])})
     assert replay.status_code == 400 and replay.json()["code"] == "challenge"
     # An answer made for another website.
-    status, body = await _sign(client, soft, base, origin="https://evil.example")
+    status, body = await sign_over_http(client, soft, base, origin="https://evil.example")
     assert status == 400 and body["code"] == "origin"
     # Signing some other challenge (not the report's hash).
-    status, body = await _sign(client, soft, base, challenge="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    status, body = await sign_over_http(
+        client, soft, base, challenge="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    )
     assert status == 400 and body["code"] == "challenge"
     # Without user verification.
-    status, body = await _sign(client, soft, base, user_verified=False)
+    status, body = await sign_over_http(client, soft, base, user_verified=False)
     assert status == 400 and body["code"] == "user_verification"
 
     async with database.session(Scope.tenant(a.id)) as s:
@@ -197,17 +164,17 @@ async def test_signing_refusals_change_nothing(
         tenant = await s.get(Tenant, a.id)
         due = await sc_services.ensure_selfcheck(s, tenant, "2026-06")  # type: ignore[arg-type]
         assert due is not None
-    status, body = await _sign(client, soft, f"/t/{a.id}/selfchecks/{due.id}/sign")
+    status, body = await sign_over_http(client, soft, f"/t/{a.id}/selfchecks/{due.id}/sign")
     assert status == 409 and body["message"] == zh("Submit the self-check before signing it.")
 
     # Finally it signs; a second signature is refused.
-    status, body = await _sign(client, soft, base)
+    status, body = await sign_over_http(client, soft, base)
     assert status == 200, body
-    status, body = await _sign(client, soft, base)
+    status, body = await sign_over_http(client, soft, base)
     assert status == 409 and body["message"] == zh("This report is already signed.")
 
     # Another tenant's report: 404, like every foreign object.
-    b_sc = await _submitted(database, world.tenants["b"].id, world.users["manager_b"].id, "2026-07")
+    b_sc = await submitted_selfcheck(database, world.tenants["b"].id, world.users["manager_b"].id, "2026-07")
     foreign = await post_json(client, f"/t/{a.id}/selfchecks/{b_sc.id}/sign/options")
     assert foreign.status_code == 404
     assert (await client.get(f"/verify/report/{uuid.uuid4()}")).status_code == 404
@@ -222,7 +189,7 @@ async def test_signing_resolves_the_overdue_entry_at_once(
 
     a = world.tenants["a"]
     responsible = world.users["both"]
-    sc = await _submitted(database, a.id, world.users["manager_a"].id, "2026-05")
+    sc = await submitted_selfcheck(database, a.id, world.users["manager_a"].id, "2026-05")
     async with database.session(Scope.system("test: overdue")) as s:
         row = await s.get(SelfCheck, sc.id)
         assert row is not None
@@ -240,7 +207,7 @@ async def test_signing_resolves_the_overdue_entry_at_once(
     soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, responsible.id, soft)
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
-    status, body = await _sign(client, soft, f"/t/{a.id}/selfchecks/{sc.id}/sign")
+    status, body = await sign_over_http(client, soft, f"/t/{a.id}/selfchecks/{sc.id}/sign")
     assert status == 200, body
     async with database.session(Scope.tenant(a.id)) as s:
         entry = (
@@ -269,13 +236,13 @@ async def test_commitment_prepared_signed_and_shown_on_the_public_board(
     # The manager may prepare but not sign.
     manager_soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, manager.id, manager_soft)
-    status, body = await _sign(client, manager_soft, f"/t/{a.id}/commitment/sign")
+    status, body = await sign_over_http(client, manager_soft, f"/t/{a.id}/commitment/sign")
     assert status == 403 and body["message"] == zh("Only the unit's responsible person can sign.")
 
     soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, responsible.id, soft)
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
-    status, body = await _sign(client, soft, f"/t/{a.id}/commitment/sign")
+    status, body = await sign_over_http(client, soft, f"/t/{a.id}/commitment/sign")
     assert status == 200, body
     again = await post_form(client, f"/t/{a.id}/commitment/prepare", {})
     assert again.status_code == 409 and zh("This report is already signed.") in page_text(again)
@@ -312,7 +279,7 @@ async def test_poster_has_a_qr_code_to_the_board(client: AsyncTestClient, world:
 
 async def test_report_check_without_signature(database: Database, world: World) -> None:
     a = world.tenants["a"]
-    sc = await _submitted(database, a.id, world.users["manager_a"].id, "2026-04")
+    sc = await submitted_selfcheck(database, a.id, world.users["manager_a"].id, "2026-04")
     async with database.session(Scope.tenant(a.id)) as s:
         check = await reports.verify_report(s, sc.id)
     assert check is not None and check.verification is None
