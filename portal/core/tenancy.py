@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import structlog
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
@@ -212,28 +212,30 @@ def _scoped_classes(state: ORMExecuteState) -> tuple[type, ...]:
         # subquery (a page's total counted over the page's own statement) would escape the scope, or,
         # without one, the ScopeMissing check. Every table at any depth counts.
         by_table = _scoped_tables()
-        found.update(by_table[t] for t in visitors.iterate(state.statement) if t in by_table)
+        tables = (e for e in visitors.iterate(state.statement) if isinstance(e, Table))  # type: ignore[arg-type]
+        found.update(by_table[t] for t in tables if t in by_table)
         return tuple(sorted(found, key=lambda c: c.__name__))
 
     return _per_statement(_SCOPED_OF, state.statement, find)
 
 
-_TABLES: dict[Any, type] = {}
+_TABLES: dict[Table, type] = {}
 _KNOWN: list[int] = [0]  # how many subclasses _TABLES was built from
 
 
-def _scoped_tables() -> dict[Any, type]:
+def _scoped_tables() -> dict[Table, type]:
     """Each tenant-owned class by its table (re-read when a model class was defined since)."""
     classes: list[type] = []
     pending: list[type] = [TenantScoped]
     while pending:
+        sub: type
         for sub in pending.pop().__subclasses__():
             classes.append(sub)
             pending.append(sub)
     if len(classes) != _KNOWN[0]:
         _KNOWN[0] = len(classes)
         _TABLES.clear()
-        _TABLES.update({c.__table__: c for c in classes if hasattr(c, "__table__")})  # type: ignore[attr-defined]
+        _TABLES.update({c.__table__: c for c in classes if isinstance(getattr(c, "__table__", None), Table)})  # type: ignore[attr-defined]
     return _TABLES
 
 
