@@ -113,7 +113,7 @@ def bind_scope(session: Session | Any, scope: Scope | None) -> None:
     sync = getattr(session, "sync_session", session)
     sync.info[_SCOPE_KEY] = scope
     if scope is not None and scope.kind is ScopeKind.SYSTEM:
-        log.info("system_scope", reason=scope.reason)
+        log.debug("system_scope", reason=scope.reason)  # routine: every job and sweep takes one
 
 
 async def set_scope(session: Any, scope: Scope | None) -> None:

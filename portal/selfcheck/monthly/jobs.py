@@ -37,7 +37,8 @@ async def open_periods(session: AsyncSession, period: str) -> int:
             ).first()
             if existing is None and await sc_services.ensure_selfcheck(session, tenant, p) is not None:
                 created += 1
-    log.info("selfchecks_opened", period=period, created=created)
+    # A line when something happened; the routine "nothing to do" only at debug.
+    (log.info if created else log.debug)("selfchecks_opened", period=period, created=created)
     return created
 
 
@@ -71,4 +72,4 @@ async def flag_overdue(session: AsyncSession, now: datetime) -> tuple[int, int]:
 
 async def flag_overdue_job(session: AsyncSession, period_key: str) -> None:
     checks, found = await flag_overdue(session, datetime.now(UTC))
-    log.info("overdue_flagged", selfchecks=checks, hazards=found)
+    (log.info if checks or found else log.debug)("overdue_flagged", selfchecks=checks, hazards=found)
