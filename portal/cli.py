@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 
 import click
@@ -45,7 +46,10 @@ def proxy_options(settings: Settings) -> tuple[bool, str]:
 @click.option("--workers", default=1, show_default=True, help="Web processes (production shape only).")
 def serve(server: str, workers: int) -> None:
     """Run the web portal (and, with the in-process broker, the worker threads)."""
+    from portal.core.logging import configure as configure_logging
+
     settings = _settings()
+    configure_logging(settings.log_level, json=settings.log_json)
     if settings.demo and not settings.on_loopback:
         click.echo(
             f"refusing demo mode on {settings.host}: demo sign-in is only for a loopback address "
@@ -74,6 +78,7 @@ def serve(server: str, workers: int) -> None:
         for line in asyncio.run(sign_in_guide(settings)):
             click.echo(line)
         click.echo("Press Ctrl+C to stop.\n")
+    _stop_cleanly_on(signal.SIGINT, signal.SIGTERM)
     if server == "uvicorn":
         import uvicorn
 
@@ -100,6 +105,18 @@ def serve(server: str, workers: int) -> None:
             workers=workers,
             log_access=False,
         ).serve()
+
+
+def _stop_cleanly_on(*signals: signal.Signals) -> None:
+    """Ctrl+C or a service manager's SIGTERM is the normal way to stop the server: exit 0, not by the
+    signal (which ``make run`` reports as "Error 130/143"). The servers handle the signal first (a
+    graceful shutdown), then re-raise it to the handler they found, this one."""
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in signals:
+        signal.signal(sig, stop)
 
 
 @main.command()
@@ -136,17 +153,27 @@ def migrate(revision: str) -> None:
     from portal.core.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.migration_database_url or settings.database_url, revision)
-    click.echo("database is up to date")
+    before, after = upgrade(settings.migration_database_url or settings.database_url, revision)
+    if before is None:
+        click.echo(f"database created (schema revision {after})")
+    elif before != after:
+        click.echo(f"database migrated from revision {before} to {after}")
+    else:
+        click.echo(f"database already at revision {after}; nothing to do")
 
 
 @main.command()
 @click.option("--if-empty", is_flag=True, help="Seed only when the database has no tenants yet.")
 def demo(if_empty: bool) -> None:
     """Seed the demo city (示例市)."""
+    from portal.core.logging import configure as configure_logging
     from portal.demo.seed import seed_demo
 
     settings = _settings()
+    # Seeding runs the cycle's jobs hundreds of times: their routine lines would bury the one line that
+    # says what was seeded. Warnings still show; PORTAL_LOG_LEVEL=DEBUG shows everything.
+    quiet = settings.log_level.upper() not in ("DEBUG",)
+    configure_logging("WARNING" if quiet else settings.log_level, json=settings.log_json)
     result = asyncio.run(seed_demo(settings, if_empty=if_empty))
     click.echo(result)
 

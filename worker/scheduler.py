@@ -24,10 +24,10 @@ async def run_claimed(db: Database, job: str, period_key: str) -> bool:
     _key_fn, fn = JOBS[job]
     async with db.session(Scope.system(f"periodic {job}")) as session:
         if not await claim_run(session, job, period_key):
-            log.info("periodic_skipped", job=job, period=period_key)
+            log.debug("periodic_skipped", job=job, period=period_key)
             return False
         await fn(session, period_key)
-    log.info("periodic_done", job=job, period=period_key)
+    log.debug("periodic_done", job=job, period=period_key)  # the job's own line says what it did
     return True
 
 

@@ -7,6 +7,13 @@ import sys
 
 import structlog
 
+# Libraries that narrate routine work at INFO (the scheduler's every tick, the broker's start and stop,
+# alembic's plugins at every start).
+NOISY_LIBRARIES = (
+    *("pika", "botocore", "urllib3", "aiosqlite", "asyncio"),
+    *("apscheduler", "dramatiq", "alembic"),
+)
+
 
 def configure(level: str = "INFO", *, json: bool = False) -> None:
     processors: list[structlog.typing.Processor] = [
@@ -26,5 +33,5 @@ def configure(level: str = "INFO", *, json: bool = False) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("pika", "botocore", "urllib3", "aiosqlite", "asyncio"):
+    for noisy in NOISY_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -113,7 +113,7 @@ async def process(db: Database, message_id: uuid.UUID) -> str:
                 return "skipped"  # already done (a duplicate delivery), failed for good, or unknown
             topic, payload = row
             await _handlers[topic](session, payload)
-        log.info("outbox_done", message_id=str(message_id), topic=topic)
+        log.debug("outbox_done", message_id=str(message_id), topic=topic)
         return "done"
     except Exception as exc:
         await _record_failure(db, message_id, exc)

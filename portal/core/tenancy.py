@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import structlog
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 log = structlog.get_logger("portal.tenancy")
@@ -112,7 +113,7 @@ def bind_scope(session: Session | Any, scope: Scope | None) -> None:
     sync = getattr(session, "sync_session", session)
     sync.info[_SCOPE_KEY] = scope
     if scope is not None and scope.kind is ScopeKind.SYSTEM:
-        log.info("system_scope", reason=scope.reason)
+        log.debug("system_scope", reason=scope.reason)  # routine: every job and sweep takes one
 
 
 async def set_scope(session: Any, scope: Scope | None) -> None:
@@ -205,11 +206,37 @@ def _per_statement(memo: weakref.WeakKeyDictionary[Any, Any], statement: Any, ma
 
 
 def _scoped_classes(state: ORMExecuteState) -> tuple[type, ...]:
-    return _per_statement(
-        _SCOPED_OF,
-        state.statement,
-        lambda: tuple(m.class_ for m in state.all_mappers if issubclass(m.class_, TenantScoped)),
-    )
+    def find() -> tuple[type, ...]:
+        found = {m.class_ for m in state.all_mappers if issubclass(m.class_, TenantScoped)}
+        # ``all_mappers`` names the entities of the outer statement only: a tenant-owned table inside a
+        # subquery (a page's total counted over the page's own statement) would escape the scope, or,
+        # without one, the ScopeMissing check. Every table at any depth counts.
+        by_table = _scoped_tables()
+        tables = (e for e in visitors.iterate(state.statement) if isinstance(e, Table))  # type: ignore[arg-type]
+        found.update(by_table[t] for t in tables if t in by_table)
+        return tuple(sorted(found, key=lambda c: c.__name__))
+
+    return _per_statement(_SCOPED_OF, state.statement, find)
+
+
+_TABLES: dict[Table, type] = {}
+_KNOWN: list[int] = [0]  # how many subclasses _TABLES was built from
+
+
+def _scoped_tables() -> dict[Table, type]:
+    """Each tenant-owned class by its table (re-read when a model class was defined since)."""
+    classes: list[type] = []
+    pending: list[type] = [TenantScoped]
+    while pending:
+        sub: type
+        for sub in pending.pop().__subclasses__():
+            classes.append(sub)
+            pending.append(sub)
+    if len(classes) != _KNOWN[0]:
+        _KNOWN[0] = len(classes)
+        _TABLES.clear()
+        _TABLES.update({c.__table__: c for c in classes if isinstance(getattr(c, "__table__", None), Table)})  # type: ignore[attr-defined]
+    return _TABLES
 
 
 @event.listens_for(Session, "do_orm_execute")

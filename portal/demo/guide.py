@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
-from portal.models.grid import WardenAssignment
+from portal.models.grid import Committee, CommitteeStaff, Grid, WardenAssignment
 from portal.models.identity import User
-from portal.models.insurer import InsurerUser
+from portal.models.insurer import Insurer, InsurerUser
 from portal.models.selfcheck import SelfCheck, SelfCheckStatus
-from portal.models.tenants import MemberRole, Membership, RegulatorAssignment, Tenant
+from portal.models.tenants import Jurisdiction, MemberRole, Membership, RegulatorAssignment, Tenant
 from portal.selfcheck.deadlines import period_of, previous_period
 
 ROLES = [
@@ -42,21 +42,7 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                 ).first()
                 if row:
                     lines.append(f"  - {label}: {row[0]} ({row[1]}), {row[2]}")
-            for label, model in (
-                ("grid warden / 网格员", WardenAssignment),
-                ("regulator / 监管人员", RegulatorAssignment),
-                ("insurer / 保险机构", InsurerUser),
-            ):
-                person = (
-                    await s.execute(
-                        select(User.display_name, User.login)
-                        .join(model, model.user_id == User.id)
-                        .order_by(User.login)
-                        .limit(1)
-                    )
-                ).first()
-                if person:
-                    lines.append(f"  - {label}: {person[0]} ({person[1]})")
+            lines += await _cross_tenant_lines(s)
             lines += await _history_lines(s)
             admin = (
                 await s.execute(
@@ -67,6 +53,45 @@ async def sign_in_guide(settings: Settings) -> list[str]:
                 lines.append(f"  - platform admin / 平台管理员: {admin[0]} ({admin[1]})")
     finally:
         await db.dispose()
+    return lines
+
+
+async def _cross_tenant_lines(s: AsyncSession) -> list[str]:
+    """The people who look after several units, each with what they cover (a warden's grid, a
+    committee's name, a regulator's office and area, an insurer's company)."""
+    covers = (
+        (
+            "grid warden / 网格员",
+            select(User.display_name, User.login, Grid.name_zh, Committee.name_zh)
+            .join(WardenAssignment, WardenAssignment.user_id == User.id)
+            .join(Grid, Grid.id == WardenAssignment.grid_id)
+            .join(Committee, Committee.id == Grid.committee_id),
+        ),
+        (
+            "neighbourhood committee / 居委会",
+            select(User.display_name, User.login, Committee.name_zh)
+            .join(CommitteeStaff, CommitteeStaff.user_id == User.id)
+            .join(Committee, Committee.id == CommitteeStaff.committee_id),
+        ),
+        (
+            "regulator / 监管人员",
+            select(User.display_name, User.login, RegulatorAssignment.org_name_zh, Jurisdiction.name_zh)
+            .join(RegulatorAssignment, RegulatorAssignment.user_id == User.id)
+            .join(Jurisdiction, Jurisdiction.id == RegulatorAssignment.jurisdiction_id),
+        ),
+        (
+            "insurer / 保险机构",
+            select(User.display_name, User.login, Insurer.name_zh)
+            .join(InsurerUser, InsurerUser.user_id == User.id)
+            .join(Insurer, Insurer.id == InsurerUser.insurer_id),
+        ),
+    )
+    lines = []
+    for label, stmt in covers:
+        row = (await s.execute(stmt.order_by(User.login).limit(1))).first()
+        if row:
+            name, login, *what = row
+            lines.append(f"  - {label}: {name} ({login}), {' · '.join(what)}")
     return lines
 
 

@@ -15,7 +15,8 @@ Choices worth knowing:
   is a service call (~5 ms on SQLite) and the key units with timed rounds (hospital, mall, hotel, KTV,
   library...) log 5–13 rounds a day, seconds per tenant-month, so the two key units here patrol once a day;
   and the daily jobs' cost grows with the open ledger entries (see *Signing*). The other tenants stay as
-  ``seed_cycle`` leaves them: onboarded today, with this month's and last month's self-check open.
+  ``seed_cycle`` leaves them: onboarded today, with this month's self-check open (last month's is not due:
+  they had not joined yet).
 * **Onboarding date.** Patrol duty, the patrol log and the missed-patrol lapse all start at the tenant's
   onboarding (``Tenant.created_at``), and ``register_tenant`` has no ``now=``. A history tenant is therefore
   back-dated to the day before its history starts (:func:`_onboarded_before`) — the one write here that is
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 import structlog.testing
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import clock
@@ -49,6 +50,7 @@ from portal.demo.history_simulation import Simulation
 from portal.demo.history_timeline import History, Unit, first_day, local
 from portal.models.grid import WardenAssignment
 from portal.models.identity import User
+from portal.models.notify import Notification
 from portal.models.tenants import Tenant
 from portal.selfcheck.deadlines import period_of, previous_period
 from portal.selfcheck.patrols import services as patrols
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 
 SEED = 2611
 PERIODS = 6  # past periods with history, before the current month
+STILL_NEW = timedelta(days=3)  # messages of the story's last days stay unread
 log = structlog.get_logger("portal.demo")
 
 
@@ -124,7 +127,19 @@ async def build_history(session: AsyncSession, city: DemoCity, *, now: datetime 
         if patrols.patrols_required(unit.tenant):
             sim.plan_patrols(unit, start.astimezone(clock.zone()).date(), last_day)
     sim.plan_daily_jobs(start.astimezone(clock.zone()).date() + timedelta(days=1), last_day)
-    await sim.timeline.run()
+    replay_began = datetime.now(UTC)
+
+    async def date_the_messages(at: datetime) -> None:
+        """The services put their messages in the inbox at the real moment; they belong to the story's.
+        Older than a few days, they have been read: a fresh demo's inbox holds this week's news only."""
+        await session.flush()
+        await session.execute(
+            update(Notification)
+            .where(Notification.created_at >= replay_began)
+            .values(created_at=at, read_at=at if at < end - STILL_NEW else None)
+        )
+
+    await sim.timeline.run(after=date_the_messages)
     await session.flush()
     return history
 

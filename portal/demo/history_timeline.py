@@ -61,10 +61,13 @@ class Timeline:
         heapq.heappush(self._heap, (when, next(self._seq), event))
         return True
 
-    async def run(self) -> None:
+    async def run(self, after: Event | None = None) -> None:
+        """Each event in time order; ``after(when)`` once it has happened."""
         while self._heap:
             when, _seq, event = heapq.heappop(self._heap)
             await event(when)
+            if after is not None:
+                await after(when)
 
 
 def local(day: date, hour: int = 0, minute: int = 0) -> datetime:

@@ -21,4 +21,4 @@ async def purge_expired(session: AsyncSession, period_key: str) -> None:
         session, now=now, retention_years=get_settings().evidence_retention_years
     )
     purged = await retention.purge(session, items, now=now)
-    log.info("evidence_retention", period=period_key, purged=purged)
+    (log.info if purged else log.debug)("evidence_retention", period=period_key, purged=purged)

@@ -200,3 +200,26 @@ async def test_scope_does_not_survive_a_failed_transaction_on_a_pooled_connectio
             assert (
                 await session.execute(text("select current_setting('portal.tenant_ids', true)"))
             ).scalar() in ("", None)
+
+
+async def test_a_subquery_is_scoped_like_the_statement_around_it(database: Database, world: World) -> None:
+    """A count over a subquery (a page's total) sees exactly the rows the page sees: the scope reaches
+    tenant-owned tables at any depth of a statement, or the statement is refused."""
+    a, b = world.tenants["a"], world.tenants["b"]
+    rows = select(Tenant).where(Tenant.id.in_([a.id, b.id]))
+    for scope, expected, sees_b in (
+        (Scope.tenant(a.id), 1, False),
+        (Scope.grids([world.grids["a"].id]), 1, False),
+        (Scope.jurisdiction(world.d1.path), 2, True),
+        (Scope.tenants([world.tenants["c"].id]), 0, False),
+    ):
+        async with database.session(scope) as session:
+            total = (await session.execute(select(func.count()).select_from(rows.subquery()))).scalar_one()
+            assert total == expected, scope
+            nested = select(Membership.id).where(
+                Membership.tenant_id.in_(select(Tenant.id).where(Tenant.id == b.id).scalar_subquery())
+            )
+            assert ((await session.execute(nested)).first() is not None) is sees_b, scope
+    async with database.sessionmaker() as session:
+        with pytest.raises(ScopeMissing):
+            await session.execute(select(func.count()).select_from(rows.subquery()))

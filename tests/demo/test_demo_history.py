@@ -148,8 +148,8 @@ async def test_one_selfcheck_per_period_and_states_as_the_habits_say(seeded: See
                 (await s.execute(select(SelfCheck).where(SelfCheck.tenant_id == tenant.id))).scalars().all()
             )
             mine = sorted(sc.period for sc in rows)
-            if code not in HISTORY:  # seed_cycle's two, untouched
-                assert mine == sorted(periods[:2])
+            if code not in HISTORY:  # seed_cycle's one, untouched: joined today, last month is not due
+                assert mine == [periods[0]]
                 assert all(sc.status is SelfCheckStatus.DUE for sc in rows)
                 continue
             assert mine == sorted(periods)  # exactly one per period, six past ones and this month's
@@ -501,3 +501,33 @@ async def test_photos_are_stored_and_carry_the_moment_of_the_story(seeded: Seede
     with Image.open(files[0]) as im:
         taken = im.getexif().get_ifd(0x8769).get(0x9003)  # DateTimeOriginal: when the story took it
     assert taken and datetime.strptime(taken, "%Y:%m:%d %H:%M:%S").replace(tzinfo=clock.zone()) < seeded.now
+
+
+async def test_the_inbox_holds_the_story_s_moments_and_only_this_week_is_new(seeded: Seeded) -> None:
+    """Messages the replay produced carry the moment of their event; those older than a few days were
+    read long ago, so a fresh demo's inbox does not announce months-old events as new."""
+    from portal.models.notify import Notification
+
+    async with seeded.db.session(Scope.system("test")) as s:
+        rows = (await s.execute(select(Notification.created_at, Notification.read_at))).all()
+    assert rows
+    assert all(created <= seeded.now for created, _read in rows)
+    assert any(created < seeded.now - timedelta(days=60) for created, _read in rows)  # months of history
+    stale_unread = [c for c, read in rows if read is None and c < seeded.now - history_mod.STILL_NEW]
+    assert stale_unread == []
+
+
+async def test_seeding_leaves_nothing_for_the_server_to_catch_up(seeded: Seeded) -> None:
+    """``portal demo`` runs its own backlog (e-mails, thumbnails): ``portal serve`` starts quiet."""
+    from portal.core import outbox
+    from portal.core.outbox import OutboxMessage
+    from portal.models.evidence import Processing, StoredObject
+
+    async with seeded.db.session(Scope.system("test")) as s:
+        pending = (
+            await s.execute(select(func.count()).where(OutboxMessage.status == outbox.PENDING))
+        ).scalar_one()
+        unprocessed = (
+            await s.execute(select(func.count()).where(StoredObject.processing == Processing.PENDING))
+        ).scalar_one()
+    assert (pending, unprocessed) == (0, 0)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import i18n
 from portal.core.i18n import _
-from portal.models.selfcheck import Hazard, LadderStep
+from portal.models.selfcheck import Hazard, LadderStep, Severity
 from portal.models.tenants import Tenant
 from portal.notify.services import notify_in_own_language
 from portal.selfcheck.ladder import people_on_step
@@ -45,6 +45,39 @@ async def report_major(session: AsyncSession, hazard: Hazard) -> int:
         lambda: _message(hazard, tenant),
         f"/t/{tenant.id}/hazards/{hazard.id}",
         f"major:{hazard.id}",
+        tenant_id=tenant.id,
+    )
+    return len(created)
+
+
+async def ask_for_verification(
+    session: AsyncSession, hazard: Hazard, *, submitted_by: uuid.UUID | None
+) -> int:
+    """A rectification waits for someone to accept it: those who may (the grid's wardens for a major
+    hazard; the managers and the responsible person otherwise) are told, once per submission, except
+    whoever submitted it."""
+    tenant = await session.get(Tenant, hazard.tenant_id)
+    assert tenant is not None
+    if hazard.severity is Severity.MAJOR:
+        people = await people_on_step(session, tenant, LadderStep.WARDEN, None)
+    else:
+        people = await people_on_step(session, tenant, LadderStep.MANAGER, None)
+        people += await people_on_step(session, tenant, LadderStep.RESPONSIBLE, None)
+    people = [p for p in dict.fromkeys(people) if p != submitted_by]
+
+    def message() -> tuple[str, str]:
+        return (
+            _("A rectification waits for your verification: %(title)s", title=hazard.title),
+            _("Check the photo of the fix, then accept it or send it back."),
+        )
+
+    created = await notify_in_own_language(
+        session,
+        people,
+        "hazard.verify",
+        message,
+        f"/t/{tenant.id}/hazards/{hazard.id}",
+        f"verify:{hazard.id}:{hazard.rejections}",
         tenant_id=tenant.id,
     )
     return len(created)

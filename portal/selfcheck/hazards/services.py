@@ -208,6 +208,10 @@ async def transition(
     if target is HazardStatus.CLOSED:
         for settle in _when_closed:
             await settle(session, now, [hazard.tenant_id])
+    if target is HazardStatus.AWAITING_VERIFICATION:
+        from portal.selfcheck.hazards.alerts import ask_for_verification
+
+        await ask_for_verification(session, hazard, submitted_by=actor.user_id)
     return hazard
 
 

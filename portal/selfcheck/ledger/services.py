@@ -301,7 +301,10 @@ async def run(
         await ladder_.notify_step(session, new, owner, escalated=False)
     escalated = await escalate(session, now, ladder, tenant_ids=tenant_ids)
     await session.flush()
-    log.info("accountability_run", opened=opened, escalated=escalated, resolved=resolved)
+    busy = opened or escalated or resolved
+    (log.info if busy else log.debug)(
+        "accountability_run", opened=opened, escalated=escalated, resolved=resolved
+    )
     return RunResult(opened, escalated, resolved)
 
 

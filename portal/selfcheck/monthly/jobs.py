@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models.selfcheck import Hazard, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.models.tenants import Tenant
-from portal.selfcheck.deadlines import previous_period
+from portal.selfcheck.deadlines import period_of, previous_period
 from portal.selfcheck.hazards import services as hazards
 from portal.selfcheck.monthly import services as sc_services
 
@@ -19,13 +19,17 @@ log = structlog.get_logger("portal.selfcheck")
 
 async def open_periods(session: AsyncSession, period: str) -> int:
     """Make sure every active tenant has this period's self-check, and last period's too (a missed run
-    catches up). Idempotent: the (tenant, period) key makes a second run create nothing."""
+    catches up), never one of a month before the tenant joined: a unit registered today is not overdue
+    for last month. Idempotent: the (tenant, period) key makes a second run create nothing."""
     created = 0
     tenants = (
         await session.execute(select(Tenant).where(Tenant.active.is_(True)).order_by(Tenant.code))
     ).scalars()
     for tenant in tenants.all():
+        joined = period_of(tenant.created_at)
         for p in (previous_period(period), period):
+            if p < joined:  # "YYYY-MM" strings order as the months do
+                continue
             existing = (
                 await session.execute(
                     select(SelfCheck.id).where(SelfCheck.tenant_id == tenant.id, SelfCheck.period == p)
@@ -33,7 +37,8 @@ async def open_periods(session: AsyncSession, period: str) -> int:
             ).first()
             if existing is None and await sc_services.ensure_selfcheck(session, tenant, p) is not None:
                 created += 1
-    log.info("selfchecks_opened", period=period, created=created)
+    # A line when something happened; the routine "nothing to do" only at debug.
+    (log.info if created else log.debug)("selfchecks_opened", period=period, created=created)
     return created
 
 
@@ -67,4 +72,4 @@ async def flag_overdue(session: AsyncSession, now: datetime) -> tuple[int, int]:
 
 async def flag_overdue_job(session: AsyncSession, period_key: str) -> None:
     checks, found = await flag_overdue(session, datetime.now(UTC))
-    log.info("overdue_flagged", selfchecks=checks, hazards=found)
+    (log.info if checks or found else log.debug)("overdue_flagged", selfchecks=checks, hazards=found)

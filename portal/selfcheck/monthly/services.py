@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from portal.audit import services as audit
+from portal.core import clock
 from portal.core.errors import NotAllowed, Refused
 from portal.core.i18n import _
 from portal.models.selfcheck import (
     Answer,
     ChecklistItem,
     HazardSource,
+    LadderStep,
     SelfCheck,
     SelfCheckAnswer,
     SelfCheckStatus,
@@ -217,6 +219,16 @@ def report_hash(report: dict[str, object]) -> str:
     return canonical_hash(report)
 
 
+TITLE_LENGTH = 60
+
+
+def finding_title(note: str) -> str:
+    """A hazard is titled by what was found (the note a failed answer must carry), not by the checklist's
+    requirement, which says how things should be: its first line, shortened to fit a list."""
+    first = note.strip().splitlines()[0].strip() if note.strip() else ""
+    return first if len(first) <= TITLE_LENGTH else first[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
 async def submit(
     session: AsyncSession,
     sc: SelfCheck,
@@ -257,7 +269,7 @@ async def submit(
             sc.tenant_id,
             OpenHazard(
                 source=HazardSource.SELFCHECK,
-                title=item.text_zh,
+                title=finding_title(a.note),
                 severity=Severity(item.severity),
                 item=item,
                 note=a.note,
@@ -277,7 +289,39 @@ async def submit(
         object_id=sc.id,
         detail={"period": sc.period, "sha256": sc.report_sha256, "hazards": [str(h) for h in opened]},
     )
+    await _ask_for_signature(session, sc, tenant, submitted_by=user_id)
     return opened
+
+
+async def _ask_for_signature(
+    session: AsyncSession, sc: SelfCheck, tenant: Tenant, *, submitted_by: uuid.UUID
+) -> None:
+    """The report is not done until the responsible person signs it: they are told it waits for them."""
+    from portal.notify.services import notify_in_own_language
+    from portal.selfcheck.ladder import people_on_step
+
+    people = [
+        p for p in await people_on_step(session, tenant, LadderStep.RESPONSIBLE, None) if p != submitted_by
+    ]
+
+    def message() -> tuple[str, str]:
+        return (
+            _("The self-check report of %(period)s waits for your signature", period=sc.period),
+            _(
+                "Read it, then sign it with your passkey by %(date)s.",
+                date=sc.deadline_at.astimezone(clock.zone()).date().isoformat(),
+            ),
+        )
+
+    await notify_in_own_language(
+        session,
+        people,
+        "selfcheck.sign",
+        message,
+        f"/t/{tenant.id}/selfchecks/{sc.id}",
+        f"sign:{sc.id}",
+        tenant_id=tenant.id,
+    )
 
 
 async def mark_signed(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from portal.config import Settings
 from portal.core.db import Database
 from portal.core.tenancy import Scope
+from portal.models.notify import Notification
 from portal.models.selfcheck import Answer, Hazard, HazardEvent, HazardStatus, SelfCheck, SelfCheckStatus
 from portal.models.tenants import Tenant
 from portal.selfcheck.deadlines import period_of, signing_deadline
@@ -82,6 +83,8 @@ async def test_full_cycle_with_a_failed_item(database: Database, world: World) -
         assert hazard is not None and hazard.item_code == items[0].code
         assert hazard.reason_zh == items[0].why_zh and hazard.how_to_fix_zh == items[0].how_to_fix_zh
         assert hazard.status is HazardStatus.OPEN and hazard.note == "两具灭火器压力不足"
+        # Titled by what was found, not by the requirement (which says how things should be).
+        assert hazard.title == "两具灭火器压力不足" != items[0].text_zh
         assert hazard.deadline_at > datetime.now(UTC) + timedelta(days=29)
 
         staff = HazardActor(ActorKind.MEMBER, manager)
@@ -104,6 +107,17 @@ async def test_full_cycle_with_a_failed_item(database: Database, world: World) -
         ).all()
     assert [e[0] for e in events] == ["open", "start", "submit_fix", "reject", "submit_fix", "verify"]
     assert events[-1][2] is HazardStatus.CLOSED
+    # Told, each in their inbox: the responsible person that the report waits for their signature, and
+    # (as one who may verify) of each submitted fix; the manager, who did both, of neither.
+    async with database.session(Scope.system("test")) as s:
+        kinds = (
+            await s.execute(
+                select(Notification.user_id, Notification.kind).where(Notification.tenant_id == tenant.id)
+            )
+        ).all()
+    told = {who: sorted(k for u, k in kinds if u == who) for who in (responsible, manager)}
+    assert told[responsible] == ["hazard.verify", "hazard.verify", "selfcheck.sign"]
+    assert told[manager] == []
 
 
 async def test_major_hazard_cannot_be_closed_from_inside(
@@ -167,3 +181,10 @@ async def test_overdue_flag_and_past_deadline(database: Database, world: World) 
                 ),
                 HazardActor(ActorKind.REGULATOR, None),
             )
+
+
+def test_a_hazard_title_is_the_first_line_of_the_finding_shortened_to_fit_a_list() -> None:
+    assert sc_services.finding_title("  消防通道堆放纸箱\n共三处，已拍照 ") == "消防通道堆放纸箱"
+    long = "疏散" * 40
+    title = sc_services.finding_title(long)
+    assert len(title) == sc_services.TITLE_LENGTH and title.endswith("…") and long.startswith(title[:-1])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from sqlalchemy import func, select
 
+from portal.core import clock
 from portal.core.db import Database
 from portal.core.tenancy import Scope
 from portal.models.selfcheck import SelfCheck
+from portal.models.tenants import Tenant
 from portal.selfcheck.checklists import services as catalogue
 from portal.selfcheck.monthly.jobs import open_periods
 from tests.fixtures.factories import World
@@ -57,3 +60,23 @@ async def test_two_schedulers_claim_the_period_once(database: Database, world: W
     finally:
         await other.dispose()
     assert sorted(results) == [False, True]
+
+
+async def test_no_period_before_the_tenant_joined_is_due(database: Database, world: World) -> None:
+    """A unit registered in the middle of a month has that month's self-check, not last month's (it would
+    be overdue, and on the accountability ledger, on its first day)."""
+    tenant = world.tenants["a"]
+    async with database.session(Scope.system("test")) as s:
+        await catalogue.load_catalogue(s)
+        row = await s.get(Tenant, tenant.id)
+        assert row is not None
+        row.created_at = datetime(2032, 5, 17, 9, 30, tzinfo=clock.zone())
+    async with database.session(Scope.system("test")) as s:
+        await open_periods(s, "2032-05")
+    async with database.session(Scope.system("test")) as s:
+        await open_periods(s, "2032-06")
+    async with database.session(Scope.system("test")) as s:
+        periods = set(
+            (await s.execute(select(SelfCheck.period).where(SelfCheck.tenant_id == tenant.id))).scalars()
+        )
+    assert {"2032-05", "2032-06"} <= periods and "2032-04" not in periods
