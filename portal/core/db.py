@@ -45,12 +45,17 @@ def str_enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the web process read while the in-process worker writes; foreign keys are off by default.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    # As long as the driver's own timeout (connect_args below): the pragma replaces it, and a writer that
+    # waits less fails under load (two schedulers claiming one period while a month is being opened).
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
@@ -59,7 +64,7 @@ def make_engine(url: str, *, pool_size: int = 10, poolclass: Any = None) -> Asyn
     kwargs: dict[str, Any] = {"pool_pre_ping": False}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     else:
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
     if poolclass is not None:
