@@ -18,6 +18,7 @@
       deepLinking: true,
       showExtensions: true,
       showCommonExtensions: true,
+      validatorUrl: null, // no badge from the online validator: it would send it the schema's address
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
       requestInterceptor: function (request) {
         var token = csrfCookie ? cookie(csrfCookie) : undefined;
