@@ -12,7 +12,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -21,11 +20,12 @@ from litestar.template.config import TemplateConfig
 from portal import registry
 from portal.audit.pages.routes import AuditPages
 from portal.config import Settings, get_settings
-from portal.core import rate_limits, web
+from portal.core import rate_limits, security_headers, web
 from portal.core.db import Database
 from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
 from portal.core.storage.routes import StorageController
+from portal.dashboard import charts
 from portal.dashboard.routes import DashboardPages
 from portal.evidence.routes import EvidenceController, EvidencePages, uploader_limits
 from portal.evidence.store import use_storage as use_evidence_storage
@@ -45,6 +45,7 @@ from portal.selfcheck.monthly.routes import SelfCheckPages
 from portal.selfcheck.patrols.routes import PatrolPages
 from portal.selfcheck.reports.routes import SelfCheckReportController
 from portal.selfcheck.reports.signing_routes import ReportSigning
+from portal.site.api_docs import SwaggerDocs
 from portal.site.health import health
 from portal.site.home import home
 from portal.tenants.roster.routes import RosterPages
@@ -174,8 +175,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             openapi_router=Router(
                 "/api/docs", route_handlers=[], include_in_schema=False, opt=access.public()
             ),
-            render_plugins=[_swagger()],
+            render_plugins=[SwaggerDocs()],
         ),
+        # Security headers on every answer, the 404 of an unknown path included (core/security_headers.py).
+        before_send=[
+            security_headers.SecurityHeaders.from_settings(
+                settings, https=secure, signed_in=sessions.signed_in, style_hashes=[charts.style_hash()]
+            )
+        ],
         # Single-tenant reads from outside the tenant are recorded here, for every page (identity/reads.py).
         before_request=reads.remember_request,
         after_request=reads.record_page_read,
@@ -184,15 +191,4 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_shutdown=[on_shutdown],
         state=State({"settings": settings, "db": db, "storage": storage, "broker": broker}),
         debug=False,
-    )
-
-
-def _swagger() -> SwaggerRenderPlugin:
-    # Served from our own npm install, not a CDN: the docs work on an offline or filtered network.
-    base = "/vendor/swagger-ui-dist"
-    return SwaggerRenderPlugin(
-        js_url=f"{base}/swagger-ui-bundle.js",
-        css_url=f"{base}/swagger-ui.css",
-        standalone_preset_js_url=f"{base}/swagger-ui-standalone-preset.js",
-        path="/",
     )

@@ -6,10 +6,18 @@ So the SVG is one image (``role="img"`` with a name), carries no script (pygal's
 JavaScript; the page works without it), and its colours all reach 3:1 against white (WCAG 1.4.11) and
 its text 4.5:1 (1.4.3). Colour is never the only cue: each outcome is drawn at its own height, and the
 y axis names the heights.
+
+The SVG sits inline in the page, so the page's Content-Security-Policy (no inline style) applies to the
+``<style>`` block pygal writes into it. Every chart gets the same id, which makes that block the same
+text for every chart, in every language and with any figures; the policy allows exactly that text by
+its hash (:func:`style_hash`). Its size on the page comes from the stylesheet (``.pygal-chart``), not
+from a ``style`` attribute.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -23,6 +31,7 @@ from portal.core.i18n import N_, _
 from portal.dashboard.services import OUTCOMES, Month, Outcome
 
 TABLE_ID = "compliance-figures"  # the table of the same figures, which the image points to
+CHART_ID = "compliance"  # pygal's id of the chart (``chart-compliance``), which its style block names
 OUTCOME_NAMES = {
     Outcome.ON_TIME: N_("signed on time"),
     Outcome.LATE: N_("signed late"),
@@ -86,7 +95,8 @@ STYLE = Style(
 
 
 def _accessible(title: str, described_by: str) -> Callable[[Any], Any]:
-    """An xml filter: name the image, drop pygal's script and comments, let the SVG scale to its box."""
+    """An xml filter: name the image, drop pygal's script, comments and tooltip layer (its script shows
+    it; its ``style`` attribute would be refused by the page's policy)."""
 
     def apply(root: Any) -> Any:
         root.set("role", "img")
@@ -94,11 +104,11 @@ def _accessible(title: str, described_by: str) -> Callable[[Any], Any]:
         if described_by:
             root.set("aria-describedby", described_by)
         root.set("focusable", "false")
-        root.set("style", "width:100%;height:auto;max-width:44rem;display:block")
         for parent in list(root.iter()):
             for child in list(parent):
                 tag = child.tag if isinstance(child.tag, str) else ""
-                if tag.endswith("script") or not tag:  # comments have a function as their tag
+                tooltips = "tooltip-overlay" in str(child.get("class", "")).split()
+                if tag.endswith("script") or not tag or tooltips:  # comments have a function as their tag
                     parent.remove(child)
                 elif tag.endswith("title"):
                     child.text = title
@@ -120,16 +130,9 @@ def month_label(period: str) -> str:
     return str(int(period[5:7]))
 
 
-@lru_cache(maxsize=512)
-def _compliance_svg(
-    rows: tuple[tuple[str, str], ...],
-    names: tuple[str, ...],
-    axis: tuple[str, ...],
-    title: str,
-    x_title: str,
-    described_by: str,
-) -> str:
-    # Cached: the same figures in the same language give the same picture (pygal takes a few ms).
+def _chart(
+    rows: tuple[tuple[str, str], ...], names: tuple[str, ...], axis: tuple[str, ...], x_title: str
+) -> Any:
     chart = pygal.StackedBar(
         style=STYLE,
         js=[],
@@ -148,12 +151,37 @@ def _compliance_svg(
         x_title=x_title,
         spacing=4,
     )
+    chart.uuid = CHART_ID  # not a random one: the style block stays the same text (see the module doc)
     # One series per outcome, each month in exactly one of them: a stacked bar of one piece per month,
     # coloured by its outcome and as tall as the outcome is good.
     for n, outcome in enumerate(OUTCOMES):
         chart.add(names[n], [HEIGHTS[outcome] if value == outcome.value else None for _p, value in rows])
+    return chart
+
+
+@lru_cache(maxsize=512)
+def _compliance_svg(
+    rows: tuple[tuple[str, str], ...],
+    names: tuple[str, ...],
+    axis: tuple[str, ...],
+    title: str,
+    x_title: str,
+    described_by: str,
+) -> str:
+    # Cached: the same figures in the same language give the same picture (pygal takes a few ms).
+    chart = _chart(rows, names, axis, x_title)
     chart.add_xml_filter(_accessible(title, described_by))
     return str(chart.render(is_unicode=True))
+
+
+@lru_cache(maxsize=1)
+def style_hash() -> str:
+    """``sha256-…`` of the style block in every compliance chart, for the page's ``style-src``. The hash
+    is over the block's text as the browser reads it (before XML escaping)."""
+    names = tuple(o.value for o in OUTCOMES)
+    tree = _chart((("2026-01", OUTCOMES[0].value),), names, names, "").render_tree()
+    text = next(el.text or "" for el in tree.iter() if isinstance(el.tag, str) and el.tag.endswith("style"))
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def outcome_names() -> dict[str, str]:

@@ -178,6 +178,13 @@ def start_session(
     return chosen
 
 
+def signed_in(scope: Scope) -> bool:
+    """The request's session holds a person, as the handler left it (a sign-in's answer counts, a sign-out's
+    does not). Static assets have no session."""
+    session = scope.get("session")
+    return isinstance(session, dict) and bool(session.get("uid"))
+
+
 def end_session(request: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Forget a refused session; pages then send the person to /signin with a notice, the API says 401."""
     request.clear_session()

@@ -4,6 +4,9 @@ its table. Every row is made through the services of portal/selfcheck."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html as html_text
 import re
 import uuid
 from datetime import UTC, datetime, time, timedelta
@@ -262,6 +265,12 @@ async def test_the_home_page_shows_the_figures_with_the_chart_and_its_table(
     y_labels = {t.text for t in axes["axis y"].iter(f"{SVG}text")}
     assert y_labels == {"on time", "late", "not signed", "missed", "under way"}  # each height named
     assert f"Months {periods[-1]} to {periods[0]}" in chart
+    # Its style block is allowed by the page's Content-Security-Policy through the hash of its text as the
+    # browser reads it (entities decoded: the block sits in inline SVG, not raw HTML text).
+    style = re.search(r"<style[^>]*>(.*?)</style>", chart, re.S)
+    assert style is not None and 'style="' not in chart
+    digest = base64.b64encode(hashlib.sha256(html_text.unescape(style.group(1)).encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in home.headers["content-security-policy"].split("style-src")[1].split(";")[0]
     outcome_of = dict(rows)
     assert outcome_of[periods[2]] == "on_time" and outcome_of[periods[3]] == "late"
     assert outcome_of[periods[4]] == "unsigned" and outcome_of[periods[5]] == "missed"
@@ -381,3 +390,23 @@ def test_a_month_without_a_self_check() -> None:
     assert dashboard.outcome_of(None, "2026-11", now, joined="2026-11") is Outcome.UNDER_WAY
     assert dashboard.outcome_of(None, "2026-10", now, joined="2026-01") is Outcome.MISSED  # due 11-05
     assert dashboard.periods_back("2026-02", 3) == ["2025-12", "2026-01", "2026-02"]
+
+
+def test_every_chart_carries_the_one_style_block_the_policy_allows() -> None:
+    """Whatever the figures and the language, the chart's style block is the same text, so one hash in the
+    Content-Security-Policy (computed at start-up) allows it on every page."""
+    outcomes = list(Outcome)
+    drawn = set()
+    for locale in ("zh_CN", "en"):
+        with i18n.using_locale(locale):
+            for shift in range(3):
+                months = [
+                    dashboard.Month(f"2026-{m:02d}", outcomes[(m + shift) % len(outcomes)], None)
+                    for m in range(1, 13 - shift)
+                ]
+                svg = str(charts.compliance_chart(months, described_by=charts.TABLE_ID))
+                style = re.search(r"<style[^>]*>(.*?)</style>", svg, re.S)
+                assert style is not None and 'style="' not in svg
+                text = html_text.unescape(style.group(1))
+                drawn.add("sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode())
+    assert drawn == {charts.style_hash()}

@@ -28,6 +28,8 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
+from tests.e2e import csp
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -197,17 +199,30 @@ async def browser() -> AsyncIterator[Browser]:
             await b.close()
 
 
-async def _context(browser: Browser, base_url: str, shape: dict[str, Any]) -> BrowserContext:
+async def new_context(browser: Browser, base_url: str, shape: dict[str, Any]) -> BrowserContext:
+    """A browser context (own cookies) in Chinese, whose pages report every CSP refusal to the test."""
     ctx = await browser.new_context(base_url=base_url, **BROWSER_LOCALE, **shape)
     ctx.set_default_timeout(10_000)
     ctx.set_default_navigation_timeout(15_000)
+    await csp.watch(ctx)
     return ctx
+
+
+@pytest.fixture(autouse=True)
+def no_csp_refusals() -> Iterator[None]:
+    """Fails a test in whose pages the Content-Security-Policy refused anything: every page must work
+    under the policy, not just look as if it did."""
+    csp.take()
+    yield
+    refused = csp.take()
+    if refused:
+        pytest.fail("the Content-Security-Policy refused:\n" + "\n".join(refused), pytrace=False)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def phone(browser: Browser, portal_server: str) -> AsyncIterator[Page]:
     """A fresh phone-sized page (own cookies) in a Chinese browser."""
-    ctx = await _context(browser, portal_server, PHONE)
+    ctx = await new_context(browser, portal_server, PHONE)
     try:
         yield await ctx.new_page()
     finally:
@@ -217,7 +232,7 @@ async def phone(browser: Browser, portal_server: str) -> AsyncIterator[Page]:
 @pytest_asyncio.fixture(loop_scope="session")
 async def desktop(browser: Browser, portal_server: str) -> AsyncIterator[Page]:
     """A fresh desktop-sized page (own cookies) in a Chinese browser."""
-    ctx = await _context(browser, portal_server, DESKTOP)
+    ctx = await new_context(browser, portal_server, DESKTOP)
     try:
         yield await ctx.new_page()
     finally:

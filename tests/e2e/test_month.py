@@ -20,8 +20,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import PHONE
-from tests.e2e.test_passkeys import demo_sign_in, new_context, with_authenticator
+from tests.e2e.conftest import PHONE, new_context
+from tests.e2e.test_passkeys import demo_sign_in, with_authenticator
 from tests.evidence import images
 from tests.identity.helpers import zh
 

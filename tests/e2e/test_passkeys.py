@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expect
+from playwright.async_api import Browser, CDPSession, Page, expect
 
 from tests.e2e.axe import assert_accessible
-from tests.e2e.conftest import BROWSER_LOCALE, DESKTOP, PHONE
+from tests.e2e.conftest import DESKTOP, PHONE, new_context
 from tests.identity.helpers import zh
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +37,6 @@ NOT_VERIFIED = (
     "Your device did not confirm that it is you, or the request was cancelled or timed out. "
     "Nothing was changed; please try again.",
 )
-
-
-async def new_context(browser: Browser, base_url: str, shape: dict[str, Any]) -> BrowserContext:
-    ctx = await browser.new_context(base_url=base_url, **BROWSER_LOCALE, **shape)
-    ctx.set_default_timeout(10_000)
-    ctx.set_default_navigation_timeout(15_000)
-    return ctx
 
 
 async def with_authenticator(page: Page) -> tuple[CDPSession, str]:

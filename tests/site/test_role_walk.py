@@ -5,10 +5,17 @@ This walk is the proof from outside: signed in as each kind of demo person, it f
 pages show (menus included) and presses every button that has nothing to fill in, and fails on a link
 that answers 403, 404 or 500, or a button that answers 403, 422 or 500. Forms with fields to fill in are
 opened (their page is a link) but not sent: a 422 there is the form's own answer to empty input.
+
+Every page and fragment on the way is also held to the Content-Security-Policy it is sent with: no
+inline script, event handler, ``javascript:`` link or ``style`` attribute, and a ``<style>`` block only
+when the policy names its hash (the dashboard chart's).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import html
 import re
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -50,16 +57,22 @@ class Form:
 
 
 class PageParser(HTMLParser):
-    """The links (``a href``, ``hx-get``) and the POST forms of one page."""
+    """The links (``a href``, ``hx-get``) and the POST forms of one page; what in it is inline code or
+    style (``inline``) and the hashes of its ``<style>`` blocks."""
 
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
         self.forms: list[Form] = []
         self._form: Form | None = None
+        self.inline: list[str] = []
+        self.style_hashes: list[str] = []
+        self._style: list[str] | None = None
+        self._svg = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
+        self._inline_code(tag, a)
         if tag == "a" and a.get("href"):
             self.links.append(a["href"])
         if a.get("hx-get"):
@@ -79,10 +92,44 @@ class PageParser(HTMLParser):
             else:
                 self._form.fill_in = True
 
+    def _inline_code(self, tag: str, a: dict[str, str]) -> None:
+        if tag == "script" and not a.get("src"):
+            self.inline.append("<script> without src")
+        if tag == "style":
+            self._style = []
+        if tag == "svg":
+            self._svg += 1
+        for name, value in a.items():
+            if name == "style" or name.startswith("on") or value.strip().lower().startswith("javascript:"):
+                self.inline.append(f'<{tag} {name}="{value[:40]}">')
+
+    def handle_data(self, data: str) -> None:
+        if self._style is not None:
+            self._style.append(data)
+
     def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._svg -= 1
+        if tag == "style" and self._style is not None:
+            # Inside SVG the browser decodes entities in a style block (foreign content), in HTML it does not.
+            text = "".join(self._style)
+            text = html.unescape(text) if self._svg else text
+            self.style_hashes.append(
+                "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+            )
+            self._style = None
         if tag == "form" and self._form is not None:
             self.forms.append(self._form)
             self._form = None
+
+
+def refused_inline(parser: PageParser, policy: str) -> list[str]:
+    """What of the page the Content-Security-Policy ``policy`` would refuse."""
+    style_src = next((d for d in policy.split(";") if d.strip().startswith("style-src ")), "")
+    allowed = {s.strip("'") for s in style_src.split()[1:]}
+    refused = list(parser.inline)
+    refused += [f"<style> block {h}" for h in parser.style_hashes if h not in allowed]
+    return refused
 
 
 def _local(href: str, here: str) -> str | None:
@@ -134,6 +181,11 @@ async def walk(client: AsyncTestClient, role: str, start: str) -> Walk:
             continue
         parser = PageParser()
         parser.feed(response.text)
+        policy = response.headers.get("content-security-policy", "")
+        if not policy:
+            result.problems.append(f"GET {path}: no Content-Security-Policy")
+        for what in refused_inline(parser, policy):
+            result.problems.append(f"GET {path}: {what}, refused by the page's Content-Security-Policy")
         for href in parser.links:
             target = _local(href, path)
             if target and target not in result.visited:
