@@ -22,6 +22,8 @@ from portal import registry
 from portal.audit.pages.routes import AuditPages
 from portal.config import Settings, get_settings
 from portal.core import rate_limits, web
+from portal.core.api_contract import DESCRIPTION as API_DESCRIPTION
+from portal.core.api_contract import ApiContract
 from portal.core.db import Database
 from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
@@ -138,7 +140,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 opt=dict(access.public(throttle=False)),
             ),
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
+        # ApiContract: each documented operation's security and error answers, from its access declaration.
+        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), ApiContract(session_cookie=sessions.COOKIE)],
         dependencies={
             "principal": Provide(dependencies.provide_principal),
             "db": Provide(dependencies.provide_db),
@@ -172,6 +175,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             openapi_router=Router(
                 "/api/docs", route_handlers=[], include_in_schema=False, opt=access.public()
             ),
+            description=API_DESCRIPTION,
             render_plugins=[_swagger()],
         ),
         # Single-tenant reads from outside the tenant are recorded here, for every page (identity/reads.py).

@@ -121,10 +121,10 @@ class CommitmentPages(Controller):
         try:
             await commitments.check_signable(db, c, tenant, signer.id)
         except commitments.CommitmentRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
+            raise refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409) from None
         credentials = await signing.signer_credentials(db, signer.id)
         if not credentials:
-            return refusal("no_passkey")
+            raise refusal("no_passkey")
         options, ceremony = signing.signing_options(
             request.app.state.settings, commitments.document_of(c), credentials
         )
@@ -157,9 +157,9 @@ class CommitmentPages(Controller):
                 signer=signer,
             )
         except commitments.CommitmentRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
+            raise refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409) from None
         except PasskeyError as exc:
-            return passkey_error(exc)
+            raise passkey_error(exc) from None
         return Response({"redirect": f"/t/{tenant.id}/commitment"})
 
     @post("/board/phone")

@@ -15,6 +15,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 
 from portal.core.i18n import N_, _
+from portal.core.problems import Problem
 from portal.core.web import DB
 from portal.identity import access
 from portal.identity.ceremonies import CEREMONY_BODY_MAX, PasskeyError, take_ceremony
@@ -47,8 +48,9 @@ SIGN_REFUSALS = {
 }
 
 
-def refusal(code: str, status: int = 409) -> Response[dict[str, Any]]:
-    return Response({"status": status, "code": code, "message": _(SIGN_REFUSALS[code])}, status_code=status)
+def refusal(code: str, status: int = 409) -> Problem:
+    """A signing the rules refuse, to raise: problem details with the translated reason."""
+    return Problem(status, _(SIGN_REFUSALS[code]), code=code)
 
 
 async def load_signer(db: DB, principal: CurrentPrincipal) -> User:
@@ -88,10 +90,10 @@ class ReportSigning(Controller):
         try:
             await reports.check_signable(db, sc, tenant, signer.id)
         except services.SelfCheckRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
+            raise refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409) from None
         credentials = await signing.signer_credentials(db, signer.id)
         if not credentials:
-            return refusal("no_passkey")
+            raise refusal("no_passkey")
         options, ceremony = signing.signing_options(
             request.app.state.settings, reports.document_of(sc), credentials
         )
@@ -124,7 +126,7 @@ class ReportSigning(Controller):
                 signer=signer,
             )
         except services.SelfCheckRefused as exc:
-            return refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409)
+            raise refusal(exc.code, 403 if exc.code == "only_responsible_signs" else 409) from None
         except PasskeyError as exc:
-            return passkey_error(exc)
+            raise passkey_error(exc) from None
         return Response({"redirect": f"/t/{tenant.id}/selfchecks/{sc.id}"})
