@@ -74,7 +74,7 @@ def type_of(code: str | None) -> str:
     return "about:blank" if code is None else f"{TYPE_PREFIX}{code}"
 
 
-# -- the declared shape (the OpenAPI document's ``Problem`` schema) -------------------------------------
+# -- the declared shape (the OpenAPI document's ``ProblemDetail`` schema) -------------------------------
 
 
 class FieldProblem(msgspec.Struct):

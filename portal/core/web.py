@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.core import actor as audit
 from portal.core import api_contract, i18n, problems
 from portal.core.errors import NotAllowed
+from portal.core.route_access import access_of
 
 access_log = structlog.get_logger("portal.access")
 
@@ -152,6 +153,8 @@ def error_response(request: Request, exc: Exception) -> Response[Any]:
         structlog.get_logger("portal.error").error("unhandled", path=request.url.path, exc_info=exc)
     # Headers the exception carries go out with the answer: Allow on a 405, RateLimit-* on a 429.
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 401 and _takes_api_keys(request):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="portal"')  # RFC 9110: how to authenticate
     if api_contract.wants_json(request):
         errors = problems.field_errors(exc) if isinstance(exc, ValidationException) else None
         if errors:
@@ -165,6 +168,12 @@ def error_response(request: Request, exc: Exception) -> Response[Any]:
         status_code=status,
         headers=headers or None,
     )
+
+
+def _takes_api_keys(request: Request) -> bool:
+    handler = request.scope.get("route_handler")
+    rule = access_of(handler) if handler is not None else None
+    return rule is not None and rule.by_api_key
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

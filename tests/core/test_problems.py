@@ -63,8 +63,10 @@ async def test_400_lists_each_field_in_the_callers_language(client: AsyncTestCli
 async def test_401_for_the_api_and_for_scripts_instead_of_a_redirect(
     client: AsyncTestClient, database: Database, world: World
 ) -> None:
-    body = problem(await client.get("/api/v1/tenants/"), 401)
+    signed_out = await client.get("/api/v1/tenants/")
+    body = problem(signed_out, 401)
     assert body["title"] == body["detail"] == zh_title(401)
+    assert signed_out.headers["www-authenticate"] == 'Bearer realm="portal"'  # the operation takes keys
     # A script posting to a documented operation is told, not redirected to the sign-in page.
     body = problem(await post_json(client, "/evidence/slots", {}), 401)
     assert body["type"] == "about:blank"
