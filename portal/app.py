@@ -21,6 +21,8 @@ from portal import registry
 from portal.audit.pages.routes import AuditPages
 from portal.config import Settings, get_settings
 from portal.core import rate_limits, security_headers, web
+from portal.core.api_contract import DESCRIPTION as API_DESCRIPTION
+from portal.core.api_contract import ApiContract
 from portal.core.db import Database
 from portal.core.logging import configure as configure_logging
 from portal.core.storage import open_storage
@@ -139,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 opt=dict(access.public(throttle=False)),
             ),
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin()],
+        # ApiContract: each documented operation's security and error answers, from its access declaration.
+        plugins=[SQLAlchemyPlugin(config=alchemy), HTMXPlugin(), ApiContract(session_cookie=sessions.COOKIE)],
         dependencies={
             "principal": Provide(dependencies.provide_principal),
             "db": Provide(dependencies.provide_db),
@@ -175,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             openapi_router=Router(
                 "/api/docs", route_handlers=[], include_in_schema=False, opt=access.public()
             ),
+            description=API_DESCRIPTION,
             render_plugins=[SwaggerDocs()],
         ),
         # Security headers on every answer, the 404 of an unknown path included (core/security_headers.py).

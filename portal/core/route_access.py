@@ -84,11 +84,11 @@ def signed_in() -> Access:
 def access_of(handler: BaseRouteHandler) -> Access | None:
     """The handler's declaration (its own, else its controller's or router's), or ``None``."""
     rule = (handler.opt or {}).get(OPT_KEY)
-    if isinstance(rule, Access):
-        return rule
+    declared = rule if isinstance(rule, Access) else None
+    # Litestar's OPTIONS handler inherits its controller's opt, but it runs no code of ours: public.
     if _generated_options(handler):
-        return _OPTIONS
-    return None
+        return _OPTIONS if declared is None or declared.throttle else public(throttle=False)
+    return declared
 
 
 _OPTIONS = public()

@@ -16,6 +16,7 @@ from litestar.exceptions import (
     HTTPException,
     NotFoundException,
     PermissionDeniedException,
+    ValidationException,
 )
 from litestar.middleware import ASGIMiddleware
 from litestar.response import Template
@@ -23,9 +24,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core import actor as audit
-from portal.core import i18n
+from portal.core import api_contract, i18n, problems
 from portal.core.errors import NotAllowed
-from portal.core.i18n import _
+from portal.core.route_access import access_of
 
 access_log = structlog.get_logger("portal.access")
 
@@ -136,40 +137,43 @@ def page(
 
 # -- errors -------------------------------------------------------------------------------------------
 
-_TITLES = {
-    400: i18n.N_("The request could not be understood."),
-    401: i18n.N_("Please sign in."),
-    403: i18n.N_("You are not allowed to do this."),
-    404: i18n.N_("This page does not exist, or it is not yours to see."),
-    405: i18n.N_("This page does not accept that kind of request."),
-    413: i18n.N_("The upload is too large."),
-    429: i18n.N_("Too many requests. Please wait a moment and try again."),
-    500: i18n.N_("Something went wrong on our side. It has been logged; please try again."),
-}
-
 
 def error_response(request: Request, exc: Exception) -> Response[Any]:
+    """Every error, one way: problem details for the JSON API and scripts (``core.problems``), else the
+    translated error page. Only translated text reaches the caller: no stack traces, no oracles."""
+    code = None
     if isinstance(exc, NotAllowed):  # a policy refused: its own translated reason ("only the manager...")
-        status, message = 403, exc.message
+        status, detail = 403, exc.message
+    elif isinstance(exc, problems.Problem):  # a rule of ours refused, with its translated reason
+        status, detail, code = exc.status_code, exc.detail, exc.code
     else:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        message = _(_TITLES.get(status, _TITLES[500] if status >= 500 else _TITLES[400]))
+        detail = problems.title_for(status)
     if status >= 500:
         structlog.get_logger("portal.error").error("unhandled", path=request.url.path, exc_info=exc)
-    # Validation errors carry the field problems; anything else stays generic (no stack traces, no oracles).
-    detail = getattr(exc, "extra", None) if status == 400 else None
-    # Headers the exception carries (e.g. RateLimit-* on a 429) go out with the answer.
-    headers = dict(exc.headers or {}) if status == 429 and isinstance(exc, HTTPException) else None
-    if request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", ""):
-        return Response(
-            {"status": status, "message": message, "detail": detail}, status_code=status, headers=headers
+    # Headers the exception carries go out with the answer: Allow on a 405, RateLimit-* on a 429.
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if status == 401 and _takes_api_keys(request):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="portal"')  # RFC 9110: how to authenticate
+    if api_contract.wants_json(request):
+        errors = problems.field_errors(exc) if isinstance(exc, ValidationException) else None
+        if errors:
+            detail = problems.invalid_input()
+        return problems.problem_response(
+            request, status, detail=detail, code=code, errors=errors, headers=headers
         )
     return Template(
         template_name="error.html",
-        context={"status": status, "message": message},
+        context={"status": status, "message": detail},
         status_code=status,
-        headers=headers,
+        headers=headers or None,
     )
+
+
+def _takes_api_keys(request: Request) -> bool:
+    handler = request.scope.get("route_handler")
+    rule = access_of(handler) if handler is not None else None
+    return rule is not None and rule.by_api_key
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

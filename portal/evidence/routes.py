@@ -14,11 +14,12 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.core.i18n import N_, _
+from portal.core.problems import Problem, problem_response, problem_responses
 from portal.core.storage import ObjectStorage, content_disposition
 from portal.core.web import DB, page
 from portal.evidence import processing, services
 from portal.evidence.owners import EvidenceNotFound, may_see_private
-from portal.evidence.schemas import EvidenceOut, GpsOut, ProblemOut, SlotIn, SlotOut, UploadOut
+from portal.evidence.schemas import EvidenceOut, GpsOut, SlotIn, SlotOut, UploadOut
 from portal.identity import access
 from portal.identity.dependencies import CurrentPrincipal, require_principal
 from portal.identity.principal import ContextKind, Principal
@@ -41,7 +42,9 @@ MESSAGES = {
         "Please tell your administrator."
     ),
 }
-# Conflicts the client may resolve by waiting or retrying; every other refusal is a plain 400.
+# Conflicts the client may resolve by waiting or retrying (409), a picture that will never be ready (410),
+# stored bytes that no longer match their hash (409); every other refusal is of a well-formed request the
+# rules do not allow (422).
 _STATUS = {"not_uploaded": 409, "processing": 409, "processing_failed": 410, "integrity": 409}
 Variant = Literal["display", "thumb", "original"]
 # Members of the tenant (any role: staff upload the photos) and the people who visit or supervise it.
@@ -58,12 +61,11 @@ def uploader_limits() -> dict[str, object]:
     return {"max_pixels": processing.MAX_PIXELS, "pixels_message": _(refusal)}
 
 
-def _problem(request: Request, exc: services.EvidenceError) -> Response[ProblemOut]:
+def _refusal(request: Request, exc: services.EvidenceError) -> Problem:
     settings = request.app.state.settings
     mb = settings.evidence_quota_mb if exc.code == "quota" else settings.evidence_max_upload_mb
     message = _(MESSAGES.get(exc.code, MESSAGES["damaged"]), mb=mb)
-    status = _STATUS.get(exc.code, 400)
-    return Response(ProblemOut(status=status, code=exc.code, message=message), status_code=status)
+    return Problem(_STATUS.get(exc.code, 422), message, code=exc.code)
 
 
 def _context(
@@ -106,7 +108,8 @@ async def _original(request: Request, storage: ObjectStorage, target: services.D
         data = await services.read_verified(storage, target.key, target.sha256)
     except services.IntegrityMismatch:
         log.error("evidence_integrity_mismatch", key=target.key)
-        return _problem(request, services.EvidenceError("integrity"))
+        refusal = _refusal(request, services.EvidenceError("integrity"))
+        return problem_response(request, refusal.status_code, detail=refusal.detail, code=refusal.code)
     return Response(
         data,
         media_type=target.media_type,
@@ -123,10 +126,17 @@ class EvidenceController(Controller):
     opt = WHO
     tags = ["evidence"]  # noqa: RUF012  (Litestar declares it as a plain attribute)
 
-    @post("/slots", summary="An upload slot (presigned POST) for one file of an owner in scope")
+    @post(
+        "/slots",
+        status_code=200,
+        summary="An upload slot (presigned POST) for one file of an owner in scope",
+        responses=problem_responses(
+            {404: "The owner is not in the caller's scope", 422: "Refused: type, size, quota, frozen owner…"}
+        ),
+    )
     async def request_slot(
         self, request: Request, db: DB, principal: CurrentPrincipal, data: JSONBody[SlotIn]
-    ) -> Response[Any]:
+    ) -> SlotOut:
         me, storage, limits = _context(request, principal)
         try:
             answer = await services.request_slot(
@@ -144,9 +154,9 @@ class EvidenceController(Controller):
         except EvidenceNotFound:
             raise NotFoundException() from None
         except services.EvidenceError as exc:
-            return _problem(request, exc)
+            raise _refusal(request, exc) from None
         slot, upload = answer.slot, answer.upload
-        out = SlotOut(
+        return SlotOut(
             client_id=slot.client_id,
             status=slot.status.value,
             max_size=slot.max_size,
@@ -157,12 +167,21 @@ class EvidenceController(Controller):
             else None,
             evidence=await evidence_out(db, answer.evidence, me.user_id) if answer.evidence else None,
         )
-        return Response(out, status_code=200)
 
-    @post("/slots/{client_id:uuid}/complete", summary="Verify the uploaded file and link it to its owner")
+    @post(
+        "/slots/{client_id:uuid}/complete",
+        status_code=200,
+        summary="Verify the uploaded file and link it to its owner",
+        responses=problem_responses(
+            {
+                409: "The file has not arrived in storage yet (`not_uploaded`): upload it, then ask again",
+                422: "Refused: the file is not what was declared, damaged, too large, or the slot expired",
+            }
+        ),
+    )
     async def complete(
         self, request: Request, db: DB, principal: CurrentPrincipal, client_id: FromPath[uuid.UUID]
-    ) -> Response[Any]:
+    ) -> EvidenceOut:
         me, storage, limits = _context(request, principal)
         try:
             evidence = await services.complete_upload(
@@ -177,8 +196,8 @@ class EvidenceController(Controller):
         except services.EvidenceError as exc:
             if exc.refused and me.scope is not None:
                 await services.record_refusal(request.app.state.db, me.scope, client_id, exc.code)
-            return _problem(request, exc)
-        return Response(await evidence_out(db, evidence, me.user_id), status_code=200)
+            raise _refusal(request, exc) from None
+        return await evidence_out(db, evidence, me.user_id)
 
     @get("/gallery", include_in_schema=False)
     async def gallery(
@@ -215,7 +234,9 @@ class EvidenceController(Controller):
         except EvidenceNotFound:
             raise NotFoundException() from None
         except services.EvidenceError as exc:
-            return _problem(request, exc)
+            # Asked by an <img> or a script, never a page: the reason as problem details, whatever it accepts.
+            refusal = _refusal(request, exc)
+            return problem_response(request, refusal.status_code, detail=refusal.detail, code=refusal.code)
         storage: ObjectStorage = request.app.state.storage
         if target.sha256 is not None:
             return await _original(request, storage, target)
@@ -248,4 +269,4 @@ class EvidencePages(Controller):
         return page(request, "evidence/photos.html", tenant=tenant)
 
 
-__all__ = ["MESSAGES", "EvidenceController", "EvidencePages", "ProblemOut", "Variant", "uploader_limits"]
+__all__ = ["MESSAGES", "EvidenceController", "EvidencePages", "Variant", "uploader_limits"]

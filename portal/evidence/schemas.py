@@ -58,9 +58,3 @@ class SlotOut(BaseModel):
     max_size: int
     upload: UploadOut | None = Field(description="The presigned POST: send `fields`, then the `file` part")
     evidence: EvidenceOut | None = Field(description="Set once the slot is completed (a retry after success)")
-
-
-class ProblemOut(BaseModel):
-    status: int
-    code: str
-    message: str

@@ -19,7 +19,7 @@ from sqlalchemy import Row, and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit import services as audit
-from portal.core import web
+from portal.core import api_contract, problems, web
 from portal.core.db import AnySelect
 from portal.core.i18n import _
 from portal.core.route_access import access_of
@@ -96,7 +96,7 @@ async def _api_key_principal(request: Request, db_session: AsyncSession, token: 
     await set_scope(db_session, None)
     key = await api_keys.authenticate(db_session, token)
     if key is None:
-        raise NotAuthorizedException(detail=_("The API key is unknown, expired or revoked."))
+        raise problems.Problem(401, _("The API key is unknown, expired or revoked."), code="api_key_refused")
     async with request.app.state.db.session(TenancyScope.system("api key consents")) as sys_session:
         scope = await consenting_tenants_of(sys_session, key.insurer_id)
     await set_scope(db_session, scope)
@@ -263,9 +263,9 @@ def require_principal(principal: NamedDependency[Principal | None]) -> Principal
 
 
 def sign_in_first(request: Request, exc: NotAuthorizedException) -> Response[Any]:
-    """401 on a page: to the sign-in page and back (with a notice when a session ended); the API keeps
-    the JSON answer of :func:`portal.core.web.error_response`."""
-    if request.url.path.startswith("/api/"):
+    """401 on a page: to the sign-in page and back (with a notice when a session ended); the JSON API
+    and scripts keep the problem details of :func:`portal.core.web.error_response`."""
+    if api_contract.wants_json(request):
         return web.error_response(request, exc)
     from portal.identity.sessions import session_ended
 

@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 
 from portal.config import Settings
 from portal.core.i18n import N_, _
+from portal.core.problems import Problem
 from portal.core.web import DB, page, safe_next
 from portal.identity import access, passkeys, services
 from portal.identity.ceremonies import CEREMONY_BODY_MAX
@@ -61,12 +62,9 @@ MESSAGES = {
 }
 
 
-def passkey_error(exc: passkeys.PasskeyError) -> Response[dict[str, Any]]:
-    """The JSON answer of a refused ceremony: a translated message the page shows where the button is."""
-    return Response(
-        {"status": 400, "code": exc.code, "message": _(MESSAGES.get(exc.code, MESSAGES["invalid"]))},
-        status_code=400,
-    )
+def passkey_error(exc: passkeys.PasskeyError) -> Problem:
+    """A refused ceremony, to raise: problem details whose ``detail`` the page shows where the button is."""
+    return Problem(400, _(MESSAGES.get(exc.code, MESSAGES["invalid"])), code=exc.code)
 
 
 def default_passkey_name(settings: Settings) -> str:
@@ -105,7 +103,7 @@ class PasskeyController(Controller):
             ceremony = passkeys.take_ceremony(pop_ceremony(request), "signin")
             signed_in = await passkeys.authenticate(db, settings, ceremony, data.credential)
         except passkeys.PasskeyError as exc:
-            return passkey_error(exc)
+            raise passkey_error(exc) from None
         contexts = await services.roles_of(request.app.state.db, signed_in.user.id, "passkey sign-in")
         chosen = start_session(request, signed_in.user, contexts, "passkey")
         target = safe_next(data.next)
@@ -160,7 +158,7 @@ class PasskeyController(Controller):
             credential = passkeys.verify_registration(settings, ceremony, data.credential)
             await passkeys.add_passkey(db, credential, name=data.name or default_passkey_name(settings))
         except passkeys.PasskeyError as exc:
-            return passkey_error(exc)
+            raise passkey_error(exc) from None
         return Response({"redirect": "/account/passkeys"})
 
     @post("/account/passkeys/{passkey_id:uuid}/rename")

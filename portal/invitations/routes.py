@@ -18,6 +18,7 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from portal.core.i18n import N_, _
+from portal.core.problems import Problem
 from portal.core.web import DB, page
 from portal.identity import access, passkeys
 from portal.identity import services as identity
@@ -209,12 +210,9 @@ class InvitationPages(Controller):
         return Redirect(path="/invitations", status_code=303)
 
 
-def _invitation_error(exc: invitations.InvitationError) -> Response[dict[str, Any]]:
-    status = UNUSABLE_STATUS.get(exc.code, 400)
-    return Response(
-        {"status": status, "code": exc.code, "message": _(ERRORS.get(exc.code, ERRORS["unknown"]))},
-        status_code=status,
-    )
+def _invitation_error(exc: invitations.InvitationError) -> Problem:
+    message = _(ERRORS.get(exc.code, ERRORS["unknown"]))
+    return Problem(UNUSABLE_STATUS.get(exc.code, 400), message, code=exc.code)
 
 
 class InviteLinkPages(Controller):
@@ -258,7 +256,7 @@ class InviteLinkPages(Controller):
         try:
             who = await invitation_acceptance.begin_acceptance(db, token, display_name=data.display_name)
         except invitations.InvitationError as exc:
-            return _invitation_error(exc)
+            raise _invitation_error(exc) from None
         options, ceremony = passkeys.registration_options(
             request.app.state.settings,
             user_id=who.user_id,
@@ -289,9 +287,9 @@ class InviteLinkPages(Controller):
                 passkey_name=data.name or default_passkey_name(settings),
             )
         except passkeys.PasskeyError as exc:
-            return passkey_error(exc)
+            raise passkey_error(exc) from None
         except invitations.InvitationError as exc:
-            return _invitation_error(exc)
+            raise _invitation_error(exc) from None
         if accepted.context_token is not None:
             kind, _sep, key = accepted.context_token.partition(":")
             contexts = [Context(ContextKind(kind), key, "")]

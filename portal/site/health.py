@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Response
+from msgspec import Meta
 from sqlalchemy import text
 
 from portal.identity import access
@@ -37,14 +40,24 @@ async def check_services(state: Any) -> dict[str, str]:
     return results
 
 
+class Health(msgspec.Struct):
+    status: Annotated[str, Meta(description="`ok`, or `degraded` when a service does not answer")]
+    database: Annotated[str, Meta(description="`ok`, or `error: …`")]
+    broker: Annotated[str, Meta(description="`ok`, or `error: …`")]
+    storage: Annotated[str, Meta(description="`ok`, or `error: …`")]
+
+
 @get(
     "/health",
     include_in_schema=True,
     tags=["ops"],
     summary="Database, broker and storage status",
     opt=access.public(),
+    responses={
+        503: ResponseSpec(Health, description="A service does not answer", generate_examples=False),
+    },
 )
-async def health(request: Request) -> Response[dict[str, Any]]:
+async def health(request: Request) -> Response[Health]:
     results = await check_services(request.app.state)
     ok = all(v == "ok" for v in results.values())
-    return Response({"status": "ok" if ok else "degraded", **results}, status_code=200 if ok else 503)
+    return Response(Health(status="ok" if ok else "degraded", **results), status_code=200 if ok else 503)

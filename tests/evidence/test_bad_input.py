@@ -55,16 +55,16 @@ async def test_refused_content(
     tenant = world.tenants["a"]
     await portal.sign_in(world.users["manager_a"].login)
     client_id, done = await portal.add(tenant.id, data, content_type=declared)
-    assert done.status_code == 400, name
+    assert done.status_code == 422, name
     problem = done.json()
-    assert problem["code"] == code and problem["message"] == services_message(code)
+    assert problem["code"] == code and problem["detail"] == services_message(code)
     assert await recorded(portal, tenant.id) == (0, 0)
     assert await portal.storage.head(services.staging_key(tenant.id, client_id)) is None
     # The refusal is kept on the slot: it no longer counts against the quota, and asking again gives the
     # same reason (not "not uploaded").
     assert await slot_status(portal, client_id) is SlotStatus.REJECTED
     again = await portal.complete(client_id)
-    assert (again.status_code, again.json()["code"]) == (400, code)
+    assert (again.status_code, again.json()["code"]) == (422, code)
     async with portal.database.session(Scope.tenant(tenant.id)) as s:
         assert await services.used_bytes(s, tenant.id, with_pending=True) == 0
 
@@ -84,8 +84,8 @@ async def test_oversize_is_refused_by_the_slot_and_by_the_storage_server(
     await portal.sign_in(world.users["manager_a"].login)
     big = 1024 * 1024 + 1
     refused = await portal.slot(tenant.id, big)
-    assert refused.status_code == 400 and refused.json()["code"] == "too_large"
-    assert "1 MB" in refused.json()["message"]
+    assert refused.status_code == 422 and refused.json()["code"] == "too_large"
+    assert "1 MB" in refused.json()["detail"]
     # A client that lies about the size: the storage server enforces the declared size itself, well
     # under the global maximum.
     client_id = uuid.uuid4()
@@ -151,7 +151,7 @@ async def test_expired_slot(portal: Portal, world: World, monkeypatch: pytest.Mo
     up = await portal.upload(slot.json()["upload"], photo)
     assert up.status_code == 403  # the storage server refuses an expired policy
     done = await portal.complete(client_id)
-    assert done.status_code == 400 and done.json()["code"] == "expired"
+    assert done.status_code == 422 and done.json()["code"] == "expired"
     assert await recorded(portal, tenant.id) == (0, 0)
 
 
@@ -164,6 +164,6 @@ async def test_quota_refuses_the_slot(portal: Portal, world: World) -> None:
     assert done.status_code == 200
     # What is stored plus what this upload would add is over 1 MB.
     refused = await portal.slot(tenant.id, 1024 * 1024 - len(photo) + 1)
-    assert refused.status_code == 400 and refused.json()["code"] == "quota"
-    assert "1 MB" in refused.json()["message"]
+    assert refused.status_code == 422 and refused.json()["code"] == "quota"
+    assert "1 MB" in refused.json()["detail"]
     assert await recorded(portal, tenant.id) == (1, 1)

@@ -131,7 +131,7 @@ async def test_changed_bytes_under_a_verified_key_are_never_decoded_nor_served(
     original = await portal.client.get(f"/evidence/{evidence_id}/original")
     assert original.status_code == 409
     assert original.json()["code"] == "integrity"
-    assert original.json()["message"] == "存储中的文件与上传时不一致，因此不予显示。请告知管理员。"
+    assert original.json()["detail"] == "存储中的文件与上传时不一致，因此不予显示。请告知管理员。"
     assert MESSAGES["integrity"]  # the message above is this one's translation
 
 

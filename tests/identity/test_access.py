@@ -110,6 +110,10 @@ def test_every_route_handler_declares_its_access(tmp_path: Path) -> None:
     assert rules["/account/sessions", "GET"] == access.signed_in()
     assert rules["/switch", "GET"] == rules["/switch", "POST"] == access.signed_in()
     assert rules["/t/{tenant_id:uuid}", "OPTIONS"] == access.public()  # Litestar's own 204 + Allow
+    # Also where the controller declares the access for all its handlers (the OPTIONS handler inherits it).
+    for path in ("/api/v1/tenants", "/evidence/slots"):
+        options = rules[path, "OPTIONS"]
+        assert options is not None and options.is_public, path
     static = next(r for (p, _m), r in rules.items() if p.startswith("/static"))
     assert static is not None and static.is_public and not static.throttle
 
@@ -233,7 +237,7 @@ async def test_wrong_role_is_403_in_english_too(probe_client: AsyncTestClient, a
     page = await probe_client.get(f"/t/{access_world.tenants['a'].id}/probe/managers")
     assert page.status_code == 403 and "You are not allowed to do this." in page.text
     api = await probe_client.get("/admin/probe", headers={"accept": "application/json"})
-    assert api.status_code == 403 and api.json()["message"] == "You are not allowed to do this."
+    assert api.status_code == 403 and api.json()["detail"] == "You are not allowed to do this."
 
 
 async def test_roles_are_rechecked_on_every_request(

@@ -131,9 +131,10 @@ async def test_bearer_key_reads_only_consenting_tenants(
 
 
 def _signed_out(response: Response, path: str) -> bool:
-    """The answer to nobody signed in: 401 on the API, the sign-in page (a redirect) for pages."""
-    if path.startswith("/api/"):
-        return response.status_code == 401
+    """The answer to nobody signed in: 401 problem details on the JSON API (``/api/`` and the documented
+    operations' paths, such as the upload slots), the sign-in page (a redirect) for pages."""
+    if response.headers.get("content-type") == "application/problem+json":
+        return response.status_code == 401 and path.startswith(("/api/", "/evidence/slots"))
     return response.status_code in (302, 303) and response.headers["location"].startswith("/signin")
 
 

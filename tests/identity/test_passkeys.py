@@ -283,7 +283,7 @@ async def test_sign_in_over_http_sets_the_session_and_a_replay_is_refused(
     replay = await post_json(client, "/signin/passkey", {"credential": answer})
     assert replay.status_code == 400
     assert replay.json()["code"] == "challenge"
-    assert replay.json()["message"] == zh(MESSAGES["challenge"])
+    assert replay.json()["detail"] == zh(MESSAGES["challenge"])
     # A fresh challenge with an old answer is refused too: the answer names another challenge.
     await post_json(client, "/signin/passkey/options")
     replay = await post_json(client, "/signin/passkey", {"credential": answer})
@@ -310,8 +310,13 @@ async def test_refused_sign_in_over_http_says_why_and_signs_nobody_in(
     await give_passkey(database, settings, world.users["manager_b"].id, soft)
     options = (await post_json(client, "/signin/passkey/options")).json()["publicKey"]
     refused = await post_json(client, "/signin/passkey", {"credential": soft.get(options, **knob)})  # type: ignore[arg-type]
-    assert refused.status_code == 400
-    assert refused.json() == {"status": 400, "code": code, "message": zh(MESSAGES[code])}
+    assert refused.status_code == 400 and refused.headers["content-type"] == "application/problem+json"
+    body = refused.json()
+    assert (body["code"], body["detail"], body["type"]) == (
+        code,
+        zh(MESSAGES[code]),
+        f"urn:fire-portal:problem:{code}",
+    )
     home = await client.get("/")
     assert home.status_code in (302, 303) and home.headers["location"] == "/signin"
 
@@ -353,7 +358,7 @@ async def test_passkey_page_adds_renames_and_revokes(
     no_uv = await post_json(
         client, "/account/passkeys", {"credential": SoftAuthenticator().create(options, user_verified=False)}
     )
-    assert no_uv.status_code == 400 and no_uv.json()["message"] == zh(MESSAGES["user_verification"])
+    assert no_uv.status_code == 400 and no_uv.json()["detail"] == zh(MESSAGES["user_verification"])
     rows = await _passkey_rows(database, me.id)
     assert [r.name for r in rows] == ["旧手机", "办公电脑"]
 

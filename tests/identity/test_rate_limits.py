@@ -45,7 +45,7 @@ async def test_too_many_sign_in_attempts_answer_429(settings: Settings, world: W
                 "/signin/passkey/options",
                 headers={"x-csrftoken": token, "accept": "application/json", "accept-language": "en"},
             )
-            assert passkey.status_code == 429 and passkey.json()["message"] == TOO_MANY_EN
+            assert passkey.status_code == 429 and passkey.json()["detail"] == TOO_MANY_EN
             # Reading pages is not a sign-in attempt; a minute later sign-in works again.
             assert (await c.get("/signin")).status_code == 200
             clock.shift(timedelta(seconds=61))

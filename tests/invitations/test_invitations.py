@@ -161,7 +161,7 @@ async def test_manager_invites_staff_who_joins_with_a_passkey_and_signs_in_again
 
     soft = soft_for(settings)
     empty = await post_json(client, f"/invite/{token}/options", {"display_name": "  "})
-    assert empty.status_code == 400 and empty.json()["message"] == zh(ERRORS["name"])
+    assert empty.status_code == 400 and empty.json()["detail"] == zh(ERRORS["name"])
     options = (await post_json(client, f"/invite/{token}/options", {"display_name": "张三丰"})).json()[
         "publicKey"
     ]
@@ -204,7 +204,7 @@ async def test_manager_invites_staff_who_joins_with_a_passkey_and_signs_in_again
     again = await client.get(f"/invite/{token}")
     assert again.status_code == 410 and zh(ERRORS["accepted"]) in page_text(again)
     refused = await post_json(client, f"/invite/{token}/options", {"display_name": "冒名者"})
-    assert refused.status_code == 410 and refused.json()["message"] == zh(ERRORS["accepted"])
+    assert refused.status_code == 410 and refused.json()["detail"] == zh(ERRORS["accepted"])
     assert await users_named(database, "冒名者") == 0
 
     # Later, on the same phone: sign in with the passkey alone.
@@ -223,7 +223,7 @@ async def test_expired_revoked_and_unknown_links_say_so_and_change_nothing(
     assert page.status_code == 410 and zh(ERRORS["expired"]) in page_text(page)
     assert "管理人a" in page_text(page)  # who to ask for a new one
     refused = await post_json(client, f"/invite/{old.token}/options", {"display_name": "过期的人"})
-    assert refused.status_code == 410 and refused.json()["message"] == zh(ERRORS["expired"])
+    assert refused.status_code == 410 and refused.json()["detail"] == zh(ERRORS["expired"])
 
     # Revoked by the manager, even after the invitee started creating a passkey.
     new = await invite_member(database, world, name="被撤回的人")
@@ -242,7 +242,7 @@ async def test_expired_revoked_and_unknown_links_say_so_and_change_nothing(
     late = await post_json(
         client, f"/invite/{new.token}/accept", {"credential": soft_for(settings).create(options)}
     )
-    assert late.status_code == 410 and late.json()["message"] == zh(ERRORS["revoked"])
+    assert late.status_code == 410 and late.json()["detail"] == zh(ERRORS["revoked"])
     page = await client.get(f"/invite/{new.token}")
     assert page.status_code == 410 and zh(ERRORS["revoked"]) in page_text(page)
     assert (await invitation_row(database, new.invitation.id)).accepted_at is None
@@ -300,7 +300,7 @@ async def test_a_ceremony_belongs_to_its_own_link(
     crossed = await post_json(
         client, f"/invite/{y.token}/accept", {"credential": soft_for(settings).create(options)}
     )
-    assert crossed.status_code == 400 and crossed.json()["message"] == zh(MESSAGES["challenge"])
+    assert crossed.status_code == 400 and crossed.json()["detail"] == zh(MESSAGES["challenge"])
     for inv in (x, y):
         assert (await invitation_row(database, inv.invitation.id)).accepted_at is None
     # A registration without user verification is refused with its own message.
@@ -312,7 +312,7 @@ async def test_a_ceremony_belongs_to_its_own_link(
         f"/invite/{x.token}/accept",
         {"credential": soft_for(settings).create(options, user_verified=False)},
     )
-    assert no_uv.status_code == 400 and no_uv.json()["message"] == zh(MESSAGES["user_verification"])
+    assert no_uv.status_code == 400 and no_uv.json()["detail"] == zh(MESSAGES["user_verification"])
     options = (await post_json(client, f"/invite/{x.token}/options", {"display_name": "甲"})).json()[
         "publicKey"
     ]
@@ -321,7 +321,7 @@ async def test_a_ceremony_belongs_to_its_own_link(
         f"/invite/{x.token}/accept",
         {"credential": soft_for(settings).create(options, origin="https://phish.example")},
     )
-    assert foreign.status_code == 400 and foreign.json()["message"] == zh(MESSAGES["origin"])
+    assert foreign.status_code == 400 and foreign.json()["detail"] == zh(MESSAGES["origin"])
     assert (await invitation_row(database, x.invitation.id)).accepted_at is None
     assert await users_named(database, "甲") == 0
 

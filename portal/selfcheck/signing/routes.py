@@ -3,7 +3,8 @@ and the annual commitment (``static/js/passkeys.js`` drives them).
 
 ``…/sign/options`` checks that this person may sign the document *before* the device prompts, and returns
 WebAuthn options whose challenge is the document's SHA-256; ``…/sign`` verifies the assertion and signs.
-Refusals are JSON ``{message}`` (translated) that the page shows where the button is. A document's own
+Refusals are problem details (``core.problems``) whose translated ``detail`` the page shows where the
+button is. A document's own
 routes only say how to check and sign it (:class:`Signable`).
 """
 
@@ -17,6 +18,7 @@ from litestar import Request, Response
 
 from portal.core.errors import Refused
 from portal.core.i18n import N_, _
+from portal.core.problems import Problem
 from portal.core.web import DB
 from portal.identity.ceremonies import Ceremony, PasskeyError, take_ceremony
 from portal.identity.dependencies import CurrentPrincipal, require_principal
@@ -42,9 +44,10 @@ SIGN_REFUSALS = {
 }
 
 
-def refusal(code: str) -> Response[dict[str, Any]]:
+def refusal(code: str) -> Problem:
+    """A signing the rules refuse, to raise: problem details with the translated reason."""
     status = 403 if code == "only_responsible_signs" else 409
-    return Response({"status": status, "code": code, "message": _(SIGN_REFUSALS[code])}, status_code=status)
+    return Problem(status, _(SIGN_REFUSALS[code]), code=code)
 
 
 async def load_signer(db: DB, principal: CurrentPrincipal) -> User:
@@ -71,10 +74,10 @@ async def start(request: Request, db: DB, signer: User, signable: Signable) -> R
         await signable.check(signer)
         document = signable.document()
     except Refused as exc:
-        return refusal(exc.code)
+        raise refusal(exc.code) from None
     credentials = await signing.signer_credentials(db, signer.id)
     if not credentials:
-        return refusal("no_passkey")
+        raise refusal("no_passkey")
     options, ceremony = signing.signing_options(request.app.state.settings, document, credentials)
     request.session[SESSION_KEY] = ceremony.to_session()
     return Response({"publicKey": options})
@@ -90,7 +93,7 @@ async def finish(
         ceremony = take_ceremony(raw, signing.PURPOSE, binding=signable.document().binding)
         await signable.sign(ceremony, credential, signer)
     except Refused as exc:
-        return refusal(exc.code)
+        raise refusal(exc.code) from None
     except PasskeyError as exc:
-        return passkey_error(exc)
+        raise passkey_error(exc) from None
     return Response({"redirect": signable.done})

@@ -122,14 +122,14 @@ async def test_signing_refusals_change_nothing(
     await give_passkey(database, settings, manager.id, manager_soft)
     await sign_in(client, manager.login)
     status, body = await sign_over_http(client, manager_soft, base)
-    assert status == 403 and body["message"] == zh("Only the unit's responsible person can sign.")
+    assert status == 403 and body["detail"] == zh("Only the unit's responsible person can sign.")
 
     # The responsible person without a passkey is told to add one (the page, and the endpoint too).
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
     shown = page_text(await client.get(f"/t/{a.id}/selfchecks/{sc.id}"))
     assert zh("Add a passkey first") in shown and zh("Sign the report with my passkey") not in shown
     status, body = await sign_over_http(client, manager_soft, base)
-    assert status == 409 and body["message"] == zh(
+    assert status == 409 and body["detail"] == zh(
         "You have no passkey yet. Add one on your passkeys page, then sign."
     )
 
@@ -165,13 +165,13 @@ async def test_signing_refusals_change_nothing(
         due = await sc_services.ensure_selfcheck(s, tenant, "2026-06")  # type: ignore[arg-type]
         assert due is not None
     status, body = await sign_over_http(client, soft, f"/t/{a.id}/selfchecks/{due.id}/sign")
-    assert status == 409 and body["message"] == zh("Submit the self-check before signing it.")
+    assert status == 409 and body["detail"] == zh("Submit the self-check before signing it.")
 
     # Finally it signs; a second signature is refused.
     status, body = await sign_over_http(client, soft, base)
     assert status == 200, body
     status, body = await sign_over_http(client, soft, base)
-    assert status == 409 and body["message"] == zh("This report is already signed.")
+    assert status == 409 and body["detail"] == zh("This report is already signed.")
 
     # Another tenant's report: 404, like every foreign object.
     b_sc = await submitted_selfcheck(database, world.tenants["b"].id, world.users["manager_b"].id, "2026-07")
@@ -237,7 +237,7 @@ async def test_commitment_prepared_signed_and_shown_on_the_public_board(
     manager_soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, manager.id, manager_soft)
     status, body = await sign_over_http(client, manager_soft, f"/t/{a.id}/commitment/sign")
-    assert status == 403 and body["message"] == zh("Only the unit's responsible person can sign.")
+    assert status == 403 and body["detail"] == zh("Only the unit's responsible person can sign.")
 
     soft = SoftAuthenticator(origin=settings.base_url, rp_id=settings.rp_id)
     await give_passkey(database, settings, responsible.id, soft)

@@ -408,7 +408,7 @@ async def test_a_passkey_whose_registration_recorded_no_key_cannot_sign(
     await sign_in(client, responsible.login, ctx=f"member:{a.id}")
     status, body = await sign_over_http(client, soft, f"/t/{a.id}/selfchecks/{sc.id}/sign")
     assert status == 400 and body["code"] == "unregistered"
-    assert body["message"] == zh(
+    assert body["detail"] == zh(
         "This passkey cannot sign: the audit log does not record its key (it was added before keys were "
         "recorded). Add a new passkey on your passkeys page, then sign."
     )

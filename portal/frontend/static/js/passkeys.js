@@ -43,7 +43,7 @@
       data = {};
     }
     if (!response.ok) {
-      throw new ServerRefusal(data.message || fallback);
+      throw new ServerRefusal(data.detail || fallback); // RFC 9457 problem details
     }
     return data;
   }

@@ -200,7 +200,7 @@
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (resp.ok) return data;
-        throw new Problem(resp.status, data.message || "", resp.status >= 500 || resp.status === 409);
+        throw new Problem(resp.status, data.detail || "", resp.status >= 500 || resp.status === 409); // RFC 9457
       });
     }, function () { throw new Problem(0, "", true); });
   }
