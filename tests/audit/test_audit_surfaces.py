@@ -105,8 +105,8 @@ async def test_manager_sees_the_chain_newest_first_with_labels_and_badge(
     assert "Chain verified ✓" in html
     order = seqs(html)
     assert order == sorted(order, reverse=True) and order[0] == last and order[-1] == 0
-    assert "custom.unlabelled_action" in html  # no label: the raw action
-    assert "Monthly self-check started" in html and '<code class="muted">selfcheck.created</code>' in html
+    assert "Other event (custom.unlabelled_action)" in html  # no label: says so, and under which name
+    assert "Monthly self-check started" in html and "selfcheck.created</" not in html  # no raw id shown
     assert "Unit registered on the platform" in html and "Person joined" in html
     assert f"{last + 1} entries" in html
     # A member reading its own audit log is not a cross-tenant read.

@@ -44,6 +44,8 @@ async def test_manager_reads_and_filters_the_audit_log_on_a_phone(
     joined = await entries.count()
     assert joined >= 3
     await assert_accessible(page)
+    # Nothing (a hash, an id) makes the page wider than the phone.
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.screenshot(path=screenshot_dir / "e2e-audit-phone-en.png", full_page=True)
 
     # Filtering swaps the entries in place and pushes a deep link.
@@ -64,4 +66,5 @@ async def test_manager_reads_and_filters_the_audit_log_on_a_phone(
     await page.goto(audit_url)
     await expect(page.locator("ol.audit-entries > li").first).to_be_visible()
     await assert_accessible(page)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await page.screenshot(path=screenshot_dir / "e2e-audit-phone-zh.png", full_page=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit import queries
 from portal.audit import services as audit
 from portal.audit.pages import policies
-from portal.core.i18n import N_, _
+from portal.audit.pages.actions import action_label
+from portal.audit.pages.describe import describe
+from portal.core.i18n import _
 from portal.core.web import DB, page
 from portal.identity import reads
 from portal.identity.dependencies import CurrentPrincipal, require_principal
@@ -32,67 +34,6 @@ from portal.models.tenants import Tenant
 from portal.tenants import services as tenant_services
 
 PAGE_SIZE = 25
-
-# A label per known action; an action not listed here is shown as recorded.
-ACTION_LABELS: dict[str, str] = {
-    "tenant.registered": N_("Unit registered on the platform"),
-    "tenant.read": N_("Unit viewed from outside"),
-    "tenant.list_read": N_("Unit listed from outside"),
-    "audit.read": N_("Audit log viewed from outside"),
-    "member.added": N_("Person joined"),
-    "user.locale_changed": N_("Language changed"),
-    "invitation.created": N_("Invitation created"),
-    "invitation.recovery_created": N_("Recovery invitation created"),
-    "invitation.revoked": N_("Invitation revoked"),
-    "invitation.accepted": N_("Invitation accepted"),
-    "auth.signed_in": N_("Signed in"),
-    "auth.passkey_added": N_("Passkey added"),
-    "auth.passkey_renamed": N_("Passkey renamed"),
-    "auth.passkey_revoked": N_("Passkey revoked"),
-    "auth.passkeys_revoked_all": N_("All passkeys revoked"),
-    "checklist.published": N_("Checklist published"),
-    "selfcheck.created": N_("Monthly self-check started"),
-    "selfcheck.submitted": N_("Monthly self-check submitted"),
-    "selfcheck.signed": N_("Monthly self-check signed"),
-    "hazard.opened": N_("Hazard reported"),
-    "hazard.start": N_("Hazard rectification started"),
-    "hazard.submit_fix": N_("Hazard fix submitted for verification"),
-    "hazard.verify": N_("Hazard fix verified, hazard closed"),
-    "hazard.reject": N_("Hazard fix rejected"),
-    "hazard.fix_on_the_spot": N_("Hazard fixed on the spot"),
-    "hazard.assigned": N_("Person named to rectify a hazard"),
-    "commitment.prepared": N_("Annual commitment prepared"),
-    "tenant.public_phone_changed": N_("Contact phone on the public board changed"),
-    "commitment.signed": N_("Annual commitment signed"),
-    "accountability.opened": N_("Accountability entry recorded"),
-    "accountability.escalated": N_("Accountability entry escalated"),
-    "accountability.resolved": N_("Accountability entry resolved"),
-    "evidence.added": N_("Photo or document added"),
-    "evidence.purged": N_("Photo or document deleted after the retention period"),
-    "evidence.integrity_failed": N_("A stored photo or document no longer matches what was uploaded"),
-    "patrol.logged": N_("Patrol logged"),
-    "member.role_changed": N_("Role changed"),
-    "member.removed": N_("Person removed from the unit"),
-    "auth.signout_everywhere": N_("Signed out everywhere"),
-    "insurer.api_key_created": N_("Insurer API key created"),
-    "insurer.api_key_revoked": N_("Insurer API key revoked"),
-}
-
-
-def action_label(action: str) -> str:
-    label = ACTION_LABELS.get(action)
-    return _(label) if label else action
-
-
-def detail_text(detail: dict[str, Any] | None, limit: int = 60) -> str:
-    """``key: value`` pairs of an entry's detail, each value cut short, for one muted line."""
-    parts = []
-    for key, value in sorted((detail or {}).items()):
-        if value in (None, "", [], {}):
-            continue
-        text = str(value)
-        parts.append(f"{key}: {text if len(text) <= limit else text[: limit - 1] + '…'}")
-    return " · ".join(parts)
 
 
 def _parse_day(raw: str | None, field: str) -> date | None:
@@ -182,7 +123,7 @@ class AuditPages(Controller):
             filtered=flt.active,
             actions=actions,
             action_label=action_label,
-            detail_text=detail_text,
+            describe=describe,
             first_break=breaks[0] if breaks else None,
             timezone=request.app.state.settings.display_timezone,
         )
