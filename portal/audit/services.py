@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -164,18 +164,27 @@ def _link_problem(entry: AuditEntry, expected_seq: int, prev: str | None) -> str
     return ""
 
 
-async def _verify_chain(session: AsyncSession, chain: str) -> Break | None:
-    prev = GENESIS
-    expected_seq = 0
-    result = await session.stream_scalars(
-        select(AuditEntry).where(AuditEntry.chain == chain).order_by(AuditEntry.seq)
-    )
+async def _walk(
+    session: AsyncSession, chain: str, entries: Select[AuditEntry], seq: int, prev: str | None
+) -> tuple[Break | None, int, str | None]:
+    """Check ``entries`` in order, the first expected at ``seq`` after a link to ``prev`` (None: not
+    known, the walk starts inside the chain). The first break, else the next seq and the last hash."""
+    result = await session.stream_scalars(entries.order_by(AuditEntry.seq))
     async for entry in result:
-        problem = _link_problem(entry, expected_seq, prev)
+        problem = _link_problem(entry, seq, prev)
         if problem:
-            return Break(chain, expected_seq, problem)
+            return Break(chain, seq, problem), seq, prev
         prev = entry.hash
-        expected_seq += 1
+        seq += 1
+    return None, seq, prev
+
+
+async def _verify_chain(session: AsyncSession, chain: str) -> Break | None:
+    broken, expected_seq, prev = await _walk(
+        session, chain, select(AuditEntry).where(AuditEntry.chain == chain), 0, GENESIS
+    )
+    if broken:
+        return broken
     head = (
         await session.execute(select(AuditChainHead).where(AuditChainHead.chain == chain))
     ).scalar_one_or_none()
@@ -202,19 +211,12 @@ async def check_chain_from(session: AsyncSession, chain: str, seq: int) -> Break
     ).first()
     if head is None:
         return Break(chain, seq, "the chain has no head record")
-    prev: str | None = GENESIS if seq == 0 else None
-    expected_seq = seq
-    result = await session.stream_scalars(
-        select(AuditEntry)
-        .where(AuditEntry.chain == chain, AuditEntry.seq >= seq, AuditEntry.seq <= head.seq)
-        .order_by(AuditEntry.seq)
+    entries = select(AuditEntry).where(
+        AuditEntry.chain == chain, AuditEntry.seq >= seq, AuditEntry.seq <= head.seq
     )
-    async for entry in result:
-        problem = _link_problem(entry, expected_seq, prev)
-        if problem:
-            return Break(chain, expected_seq, problem)
-        prev = entry.hash
-        expected_seq += 1
+    broken, expected_seq, prev = await _walk(session, chain, entries, seq, GENESIS if seq == 0 else None)
+    if broken:
+        return broken
     if expected_seq - 1 != head.seq or prev != head.hash:
         last = max(expected_seq - 1, seq)
         return Break(chain, last, "entries were removed after this one (head does not match)")
